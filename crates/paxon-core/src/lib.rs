@@ -1,0 +1,4 @@
+//! placeholder
+pub mod message;
+pub mod record;
+pub mod types;

@@ -1,0 +1,133 @@
+//! What a replica writes to its ledger, and how a restart folds it back.
+//!
+//! The driver appends the records of each `Persist` action in order and
+//! makes them durable (one `fdatasync` for many actions). A crash may lose an
+//! unsynced *suffix*, never a record in the middle, so a replay sees a prefix
+//! of what was written.
+
+use std::collections::BTreeMap;
+
+use crate::types::{Ballot, Entry, Slot, Value};
+
+/// One durable record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// §2.3 `nextBal`: the replica promised not to vote below `ballot`.
+    Promise {
+        /// The ballot promised.
+        ballot: Ballot,
+    },
+    /// §2.3 `prevVote`: the replica voted for `value` at `ballot` in `slot`.
+    Vote {
+        /// The slot.
+        slot: Slot,
+        /// The ballot of the vote.
+        ballot: Ballot,
+        /// The decree voted for.
+        value: Value,
+    },
+    /// A chosen decree learned from another replica (§2.3 `Success`).
+    Chosen {
+        /// The slot.
+        slot: Slot,
+        /// The ballot of the vote it was learned from.
+        ballot: Ballot,
+        /// The chosen decree.
+        value: Value,
+    },
+    /// Every slot up to `slot` is chosen, and the entry stored for each of
+    /// them (written before this record) is the chosen decree.
+    Commit {
+        /// The commit point.
+        slot: Slot,
+    },
+    /// The state machine was saved in a snapshot at `slot` (§3.3.2); the
+    /// entries up to it are no longer needed.
+    Snapshot {
+        /// The last slot the snapshot includes.
+        slot: Slot,
+    },
+}
+
+/// The durable state a replica restarts from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PersistedState {
+    /// The highest ballot promised.
+    pub promised: Ballot,
+    /// The last slot folded into the state machine's snapshot (0: none).
+    pub snapshot: Slot,
+    /// Every slot up to here is chosen.
+    pub commit: Slot,
+    /// Votes and chosen decrees after `snapshot`.
+    pub entries: BTreeMap<Slot, Entry>,
+}
+
+impl PersistedState {
+    /// Folds records, in the order they were written, into the state they
+    /// describe.
+    pub fn replay<'a>(records: impl IntoIterator<Item = &'a Record>) -> PersistedState {
+        let mut state = PersistedState::default();
+        for record in records {
+            state.apply(record);
+        }
+        state
+    }
+
+    /// Folds one more record into the state.
+    pub fn apply(&mut self, record: &Record) {
+        match record {
+            Record::Promise { ballot } => self.promised = self.promised.max(*ballot),
+            Record::Vote {
+                slot,
+                ballot,
+                value,
+            } => {
+                self.promised = self.promised.max(*ballot);
+                if *slot <= self.snapshot {
+                    return;
+                }
+                let entry = self.entries.entry(*slot);
+                let entry = entry.or_insert_with(|| Entry {
+                    ballot: *ballot,
+                    value: value.clone(),
+                    chosen: false,
+                });
+                if !entry.chosen && *ballot >= entry.ballot {
+                    entry.ballot = *ballot;
+                    entry.value = value.clone();
+                }
+            }
+            Record::Chosen {
+                slot,
+                ballot,
+                value,
+            } => {
+                if *slot > self.snapshot {
+                    let chosen = Entry {
+                        ballot: *ballot,
+                        value: value.clone(),
+                        chosen: true,
+                    };
+                    self.entries.insert(*slot, chosen);
+                }
+            }
+            Record::Commit { slot } => self.commit_to(*slot),
+            Record::Snapshot { slot } => {
+                self.snapshot = self.snapshot.max(*slot);
+                self.commit_to(*slot);
+                self.entries = self.entries.split_off(&self.snapshot.next());
+            }
+        }
+    }
+
+    fn commit_to(&mut self, slot: Slot) {
+        if slot <= self.commit {
+            return;
+        }
+        let from = self.commit.next();
+        for (_, entry) in self.entries.range_mut(from..=slot) {
+            entry.chosen = true;
+        }
+        self.commit = slot;
+    }
+}
