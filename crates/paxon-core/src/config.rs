@@ -1,0 +1,117 @@
+//! The replica's settings: every limit is named here and checked once.
+
+use crate::types::NodeId;
+
+/// Settings of one replica. All members of a cluster must use the same
+/// `members`; the timing fields may differ.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// This replica.
+    pub id: NodeId,
+    /// Every voting member, this replica included.
+    pub members: Vec<NodeId>,
+    /// A follower that hears no leader for a random number of ticks in
+    /// `[election_timeout_ticks, 2 * election_timeout_ticks)` tries to lead.
+    pub election_timeout_ticks: u64,
+    /// A leader sends a heartbeat every this many ticks.
+    pub heartbeat_interval_ticks: u64,
+    /// A leader re-sends an Accept not yet voted by a member after this
+    /// many ticks.
+    pub accept_retry_ticks: u64,
+    /// Slots a leader may have proposed beyond its commit point (the
+    /// pipeline window, α of §3.3.6).
+    pub pipeline_slots_max: u64,
+    /// Client commands in one decree.
+    pub batch_commands_max: usize,
+    /// Payload bytes in one decree (a single larger command still gets a
+    /// decree of its own).
+    pub batch_bytes_max: usize,
+    /// Client commands waiting for a slot; `propose` refuses beyond it.
+    pub pending_commands_max: usize,
+    /// Chosen decrees sent in one `Learn` to a laggard.
+    pub learn_slots_max: usize,
+    /// Decrees in one `Accept` message (and in one message a peer accepts).
+    pub accept_values_max: usize,
+}
+
+/// A setting that cannot work.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid paxon-core config: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Settings for `id` in a cluster of `members`, with defaults suited to
+    /// a 10 ms tick.
+    pub fn new(id: NodeId, members: Vec<NodeId>) -> Config {
+        Config {
+            id,
+            members,
+            election_timeout_ticks: 100,
+            heartbeat_interval_ticks: 10,
+            accept_retry_ticks: 20,
+            pipeline_slots_max: 64,
+            batch_commands_max: 1024,
+            batch_bytes_max: 1 << 20,
+            pending_commands_max: 1 << 16,
+            learn_slots_max: 256,
+            accept_values_max: 256,
+        }
+    }
+
+    /// Checks every setting and the relations between them.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |msg: String| Err(ConfigError(msg));
+        if self.id.0 == 0 {
+            return fail("node id 0 is reserved".into());
+        }
+        let mut sorted = self.members.clone();
+        sorted.sort();
+        sorted.dedup();
+        if sorted.len() != self.members.len() {
+            return fail(format!("members contain duplicates: {:?}", self.members));
+        }
+        if sorted.first() == Some(&NodeId(0)) {
+            return fail("node id 0 is reserved".into());
+        }
+        if !self.members.contains(&self.id) {
+            return fail(format!("{} is not among the members", self.id));
+        }
+        if self.members.len() > 64 {
+            return fail(format!("{} members; at most 64", self.members.len()));
+        }
+        if self.heartbeat_interval_ticks == 0 || self.accept_retry_ticks == 0 {
+            return fail("heartbeat_interval_ticks and accept_retry_ticks must be ≥ 1".into());
+        }
+        if self.election_timeout_ticks < 2 * self.heartbeat_interval_ticks {
+            return fail(format!(
+                "election_timeout_ticks ({}) must be at least twice heartbeat_interval_ticks ({})",
+                self.election_timeout_ticks, self.heartbeat_interval_ticks
+            ));
+        }
+        let positive = [
+            ("pipeline_slots_max", self.pipeline_slots_max as usize),
+            ("batch_commands_max", self.batch_commands_max),
+            ("batch_bytes_max", self.batch_bytes_max),
+            ("pending_commands_max", self.pending_commands_max),
+            ("learn_slots_max", self.learn_slots_max),
+            ("accept_values_max", self.accept_values_max),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return fail(format!("{name} must be ≥ 1"));
+            }
+        }
+        if (self.accept_values_max as u64) < self.pipeline_slots_max {
+            return fail(format!(
+                "accept_values_max ({}) must be ≥ pipeline_slots_max ({})",
+                self.accept_values_max, self.pipeline_slots_max
+            ));
+        }
+        Ok(())
+    }
+
+    /// Members needed for a quorum: a majority, so any two intersect.
+    pub fn quorum(&self) -> usize {
+        self.members.len() / 2 + 1
+    }
+}

@@ -1,0 +1,263 @@
+//! Choosing a president (§3.1, §3.3.1): randomised election timeouts, phase 1
+//! for every slot from the first unchosen one, and stepping down on a NACK.
+
+use std::collections::BTreeMap;
+
+use crate::action::Action;
+use crate::message::{Message, Vote};
+use crate::proposer::Leadership;
+use crate::record::Record;
+use crate::replica::{Deferred, Replica};
+use crate::types::{Ballot, Entry, NodeId, Slot, Value};
+
+/// What this replica is doing in the parliament.
+#[derive(Debug)]
+pub(crate) enum Role {
+    /// Follows `leader` (when known), whose ballot is `ballot`.
+    Follower {
+        leader: Option<NodeId>,
+        ballot: Ballot,
+    },
+    /// Runs phase 1 for its own ballot.
+    Candidate(Candidacy),
+    /// Phase 1 is done: proposes in phase 2 only.
+    Leader(Box<Leadership>),
+}
+
+impl Role {
+    pub(crate) fn follower() -> Role {
+        Role::Follower {
+            leader: None,
+            ballot: Ballot::ZERO,
+        }
+    }
+
+    pub(crate) fn leader(&self, me: NodeId) -> Option<NodeId> {
+        match self {
+            Role::Follower { leader, .. } => *leader,
+            Role::Candidate(_) => None,
+            Role::Leader(_) => Some(me),
+        }
+    }
+}
+
+/// A phase 1 in progress (§3.1: `NextBallot` sent, `LastVote`s arriving).
+#[derive(Debug)]
+pub(crate) struct Candidacy {
+    pub(crate) ballot: Ballot,
+    pub(crate) from_slot: Slot,
+    /// Votes reported by each promising peer.
+    pub(crate) promises: BTreeMap<NodeId, Vec<Vote>>,
+    /// Whether this replica's own promise is durable.
+    pub(crate) self_promised: bool,
+}
+
+impl Replica {
+    /// Draws a new random election deadline (§3.3.1 is silent on how a
+    /// president is chosen; randomised timeouts make duels rare).
+    pub(crate) fn reset_election_timer(&mut self) {
+        let timeout = self.config.election_timeout_ticks;
+        self.election_deadline = self.now_ticks + self.rng.range(timeout, 2 * timeout);
+    }
+
+    /// A follower or candidate that heard no leader in time tries to lead.
+    pub(crate) fn tick_election(&mut self) {
+        if self.now_ticks >= self.election_deadline {
+            self.start_campaign();
+        }
+    }
+
+    /// Whether this replica hears a live leader (stickiness: while it does,
+    /// it refuses a new Prepare from anybody else).
+    pub(crate) fn hears_live_leader(&self) -> bool {
+        match &self.role {
+            Role::Follower {
+                leader: Some(_), ..
+            } => self.now_ticks < self.leader_contact_ticks + self.config.election_timeout_ticks,
+            Role::Leader(leadership) => self.has_live_quorum(leadership),
+            _ => false,
+        }
+    }
+
+    /// §3.1: choose a ballot above every one seen, promise it to ourselves
+    /// and send `NextBallot(b, n)` for every slot from the first unchosen.
+    pub(crate) fn start_campaign(&mut self) {
+        let round = self.promised.round.max(self.round_seen) + 1;
+        let ballot = Ballot::new(round, self.config.id);
+        assert!(ballot > self.promised, "a new ballot exceeds every promise");
+        self.round_seen = round;
+        self.promised = ballot;
+        self.stage(Record::Promise { ballot });
+        let from_slot = self.commit.next();
+        self.set_role(Role::Candidate(Candidacy {
+            ballot,
+            from_slot,
+            promises: BTreeMap::new(),
+            self_promised: false,
+        }));
+        self.after_persist(Deferred::SelfPromise(ballot));
+        self.broadcast(Message::Prepare { ballot, from_slot });
+        self.reset_election_timer();
+    }
+
+    /// Our own promise for `ballot` is durable: it counts toward phase 1.
+    pub(crate) fn handle_self_promise(&mut self, ballot: Ballot) {
+        if let Role::Candidate(candidacy) = &mut self.role {
+            if candidacy.ballot == ballot {
+                candidacy.self_promised = true;
+                self.maybe_become_leader();
+            }
+        }
+    }
+
+    /// §3.1 `LastVote(b, v)` received.
+    pub(crate) fn handle_promise(&mut self, from: NodeId, ballot: Ballot, msg: Message) {
+        let Message::Promise {
+            from_slot,
+            log_start,
+            votes,
+            ..
+        } = msg
+        else {
+            unreachable!("dispatched a Promise");
+        };
+        let Role::Candidate(candidacy) = &mut self.role else {
+            return;
+        };
+        if candidacy.ballot != ballot || candidacy.from_slot != from_slot {
+            return;
+        }
+        if log_start > from_slot {
+            // The peer folded slots we lack into its law book: we cannot
+            // learn their decrees from votes. Step aside and catch up.
+            self.set_role(Role::follower());
+            self.catch_up_not_before = 0;
+            self.request_catch_up(from);
+            return;
+        }
+        candidacy.promises.insert(from, votes);
+        self.maybe_become_leader();
+    }
+
+    fn maybe_become_leader(&mut self) {
+        let Role::Candidate(candidacy) = &self.role else {
+            return;
+        };
+        let promises = candidacy.promises.len() + usize::from(candidacy.self_promised);
+        if candidacy.self_promised && promises >= self.config.quorum() {
+            let Role::Candidate(candidacy) = std::mem::replace(&mut self.role, Role::follower())
+            else {
+                unreachable!("checked above");
+            };
+            self.become_leader(candidacy);
+        }
+    }
+
+    /// §3.1: the new president re-proposes, for each slot, the vote with
+    /// the highest ballot reported, fills the gaps with olive-day decrees
+    /// (`Noop`), and from then on runs phase 2 only.
+    fn become_leader(&mut self, candidacy: Candidacy) {
+        assert_eq!(candidacy.ballot, self.promised, "leading an unpromised ballot");
+        assert!(candidacy.from_slot <= self.commit.next(), "phase 1 skipped a slot");
+        let merged = self.merge_votes(&candidacy);
+        let from_slot = candidacy.from_slot.max(self.commit.next());
+        let last = merged
+            .last_key_value()
+            .map_or(self.commit, |(slot, _)| *slot);
+        let mut values = Vec::new();
+        let mut slot = from_slot;
+        while slot <= last {
+            let value = merged.get(&slot).map_or(Value::Noop, |e| e.value.clone());
+            values.push(value);
+            slot = slot.next();
+        }
+        let leadership = Leadership::new(candidacy.ballot, from_slot, last, self);
+        self.set_role(Role::Leader(Box::new(leadership)));
+        if !values.is_empty() {
+            self.propose_values(values);
+        }
+        self.after_commit_advanced();
+    }
+
+    /// The vote to re-propose per slot: a decree known chosen wins, else the
+    /// vote with the highest ballot (§2.2, B3).
+    fn merge_votes(&self, candidacy: &Candidacy) -> BTreeMap<Slot, Entry> {
+        let mut merged: BTreeMap<Slot, Entry> = BTreeMap::new();
+        let own = self.log.range_from(candidacy.from_slot);
+        let own = own.map(|(slot, entry)| (*slot, entry));
+        let theirs = candidacy.promises.values().flatten();
+        let theirs = theirs.map(|vote| (vote.slot, &vote.entry));
+        for (slot, entry) in own.chain(theirs) {
+            if slot <= self.commit {
+                continue;
+            }
+            match merged.get(&slot) {
+                Some(best) if best.chosen => {
+                    assert!(
+                        !entry.chosen || entry.value == best.value,
+                        "two different decrees chosen for {slot}"
+                    );
+                }
+                Some(best) if !entry.chosen && entry.ballot <= best.ballot => {}
+                _ => {
+                    merged.insert(slot, entry.clone());
+                }
+            }
+        }
+        merged
+    }
+
+    /// A NACK: somebody promised a higher ballot than ours.
+    pub(crate) fn handle_nack(&mut self, _from: NodeId, ballot: Ballot, promised: Ballot) {
+        self.round_seen = self.round_seen.max(promised.round);
+        match &self.role {
+            Role::Leader(leadership) if leadership.ballot == ballot => {
+                // A live president re-runs phase 1 above the NACK at once
+                // instead of letting a stray ballot unseat it.
+                if self.has_live_quorum(leadership) {
+                    self.start_campaign();
+                } else {
+                    self.set_role(Role::follower());
+                }
+            }
+            Role::Candidate(candidacy) if candidacy.ballot == ballot => {
+                self.set_role(Role::follower());
+            }
+            _ => {}
+        }
+    }
+
+    /// A valid Accept or Heartbeat from the leader of `ballot`.
+    pub(crate) fn note_leader(&mut self, ballot: Ballot) {
+        self.round_seen = self.round_seen.max(ballot.round);
+        let leader = Some(ballot.node);
+        let same = matches!(&self.role, Role::Follower { leader: l, ballot: b } if *l == leader && *b == ballot);
+        if !same {
+            self.set_role(Role::Follower { leader, ballot });
+        }
+        self.leader_contact_ticks = self.now_ticks;
+        self.reset_election_timer();
+    }
+
+    /// Changes role, failing what only a leader could finish and telling
+    /// the driver when the known leader changes.
+    pub(crate) fn set_role(&mut self, role: Role) {
+        let before = self.role.leader(self.config.id);
+        let was_leader = self.is_leader();
+        self.role = role;
+        let after = self.role.leader(self.config.id);
+        if was_leader && !self.is_leader() {
+            self.abandon_leadership(after);
+        }
+        if before != after {
+            let ballot = match &self.role {
+                Role::Follower { ballot, .. } if after.is_some() => *ballot,
+                _ => self.promised,
+            };
+            self.outbox.push_back(Action::LeaderChanged {
+                leader: after,
+                ballot,
+            });
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The learner (§2.3 `Success`, §3.3.2): finding out which decrees are
+//! chosen, applying them strictly in slot order, catching up from peers and
+//! from the law book (snapshots).
+
+use crate::action::Action;
+use crate::election::Role;
+use crate::message::Message;
+use crate::record::Record;
+use crate::replica::Replica;
+use crate::types::{Ballot, Entry, NodeId, Slot, Value};
+
+impl Replica {
+    /// The leader of `ballot` says every slot up to `leader_commit` is
+    /// chosen. Our vote in such a slot is the chosen decree when it was cast
+    /// in that same ballot (a leader proposes one decree per slot per
+    /// ballot); other slots must be learned from a peer.
+    pub(crate) fn follow_commit(&mut self, leader: NodeId, ballot: Ballot, leader_commit: Slot) {
+        self.leader_commit = self.leader_commit.max(leader_commit);
+        let mut slot = self.commit.next();
+        while slot <= leader_commit {
+            match self.log.get_mut(slot) {
+                Some(entry) if entry.chosen || entry.ballot == ballot => entry.chosen = true,
+                _ => break,
+            }
+            slot = slot.next();
+        }
+        self.advance_commit_locally();
+        if self.leader_commit > self.commit {
+            self.request_catch_up(leader);
+        }
+    }
+
+    /// Moves the commit point over every consecutive chosen entry, records
+    /// it, and hands the new decrees out for application.
+    pub(crate) fn advance_commit_locally(&mut self) {
+        let before = self.commit;
+        while self.log.get(self.commit.next()).is_some_and(|e| e.chosen) {
+            self.commit = self.commit.next();
+        }
+        if self.commit == before {
+            return;
+        }
+        assert!(self.commit > before, "the commit point never moves back");
+        self.leader_commit = self.leader_commit.max(self.commit);
+        self.stage(Record::Commit { slot: self.commit });
+        self.after_commit_advanced();
+    }
+
+    /// Applies newly committed decrees, then lets a leader retire settled
+    /// slots and serve reads.
+    pub(crate) fn after_commit_advanced(&mut self) {
+        while self.applied < self.commit {
+            let slot = self.applied.next();
+            let entry = self.log.get(slot).expect("committed slots are in the log");
+            assert!(entry.chosen, "applying {slot} which is not chosen");
+            let value = entry.value.clone();
+            self.applied = slot;
+            self.outbox.push_back(Action::Apply { slot, value });
+        }
+        let commit = self.commit;
+        if let Role::Leader(leadership) = &mut self.role {
+            leadership.inflight = leadership.inflight.split_off(&commit.next());
+        }
+        self.reads_after_commit();
+    }
+
+    /// Asks `peer` for the chosen decrees we lack, at most once per
+    /// heartbeat interval.
+    pub(crate) fn request_catch_up(&mut self, peer: NodeId) {
+        if self.now_ticks < self.catch_up_not_before || peer == self.config.id {
+            return;
+        }
+        self.catch_up_not_before = self.now_ticks + self.config.heartbeat_interval_ticks;
+        let from_slot = self.commit.next();
+        self.send(peer, Message::CatchUp { from_slot });
+    }
+
+    /// A laggard asks for chosen decrees from `from_slot`: send what we
+    /// know, or ask the driver to ship our snapshot when we folded them away.
+    pub(crate) fn handle_catch_up(&mut self, from: NodeId, from_slot: Slot) {
+        if from_slot <= self.log.snapshot() {
+            let snapshot_slot = self.log.snapshot();
+            self.outbox.push_back(Action::SnapshotNeeded {
+                to: from,
+                snapshot_slot,
+            });
+            return;
+        }
+        let mut entries = Vec::new();
+        let mut slot = from_slot;
+        while entries.len() < self.config.learn_slots_max {
+            match self.log.get(slot) {
+                Some(entry) if entry.chosen => entries.push((entry.ballot, entry.value.clone())),
+                _ => break,
+            }
+            slot = slot.next();
+        }
+        if !entries.is_empty() {
+            let first_slot = from_slot;
+            self.send(from, Message::Learn { first_slot, entries });
+        }
+    }
+
+    /// §2.3 `Success`: chosen decrees from a peer. Written to the ledger as
+    /// chosen, then applied in order; ask for more while behind.
+    pub(crate) fn handle_learn(
+        &mut self,
+        from: NodeId,
+        first_slot: Slot,
+        entries: Vec<(Ballot, Value)>,
+    ) {
+        for (i, (ballot, value)) in entries.into_iter().enumerate() {
+            let slot = Slot(first_slot.0 + i as u64);
+            if slot <= self.log.snapshot() || self.log.get(slot).is_some_and(|e| e.chosen) {
+                continue;
+            }
+            self.stage(Record::Chosen {
+                slot,
+                ballot,
+                value: value.clone(),
+            });
+            let chosen = Entry {
+                ballot,
+                value,
+                chosen: true,
+            };
+            self.log.set(slot, chosen);
+        }
+        self.advance_commit_locally();
+        if self.leader_commit > self.commit {
+            self.catch_up_not_before = 0;
+            self.request_catch_up(from);
+        }
+    }
+
+    /// The driver saved a snapshot of the state machine through `slot`
+    /// (≤ `applied`): the ledger before it may go (§3.3.2).
+    pub fn compact(&mut self, slot: Slot) {
+        assert!(slot <= self.applied, "snapshot at {slot} beyond applied");
+        if slot <= self.log.snapshot() {
+            return;
+        }
+        self.log.trim_through(slot);
+        self.stage(Record::Snapshot { slot });
+    }
+
+    /// The driver restored the state machine from a peer's snapshot through
+    /// `slot` and saved it durably. Returns `false` (and changes nothing)
+    /// when this replica has already applied that far, or leads (a leader
+    /// learned every chosen decree in its phase 1).
+    pub fn install_snapshot(&mut self, slot: Slot) -> bool {
+        if slot <= self.applied || self.is_leader() {
+            return false;
+        }
+        self.log.trim_through(slot);
+        self.commit = slot;
+        self.applied = slot;
+        self.leader_commit = self.leader_commit.max(slot);
+        self.stage(Record::Snapshot { slot });
+        self.advance_commit_locally();
+        true
+    }
+}

@@ -1,0 +1,152 @@
+//! Linearizable reads without a ledger write: the read index. The leader
+//! notes its commit point when a read arrives, confirms with one heartbeat
+//! round that no higher ballot has a majority, and lets the read be served
+//! once that point is applied.
+
+use std::collections::VecDeque;
+
+use crate::action::Action;
+use crate::election::Role;
+use crate::message::Message;
+use crate::replica::Replica;
+use crate::types::{Ballot, NodeId, ReadId, Slot};
+
+/// Reads in their stages.
+#[derive(Debug, Default)]
+pub(crate) struct Reads {
+    /// Arrived before the leader committed its phase-1 re-proposals.
+    not_ready: Vec<ReadId>,
+    /// Need a heartbeat round that starts after they arrived.
+    waiting_round: Vec<(ReadId, Slot)>,
+    /// Waiting for the round `seq` to be acknowledged by a majority.
+    pending: VecDeque<(ReadId, Slot, u64)>,
+    /// Confirmed, waiting for `applied` to reach their index.
+    confirmed: VecDeque<(ReadId, Slot)>,
+    /// Heartbeat rounds started.
+    next_seq: u64,
+    /// Highest round each member (by index) acknowledged at our ballot.
+    acked_seq: Vec<u64>,
+}
+
+impl Replica {
+    pub(crate) fn queue_read(&mut self, id: ReadId) {
+        let Role::Leader(leadership) = &self.role else {
+            unreachable!("checked by read_index");
+        };
+        if self.commit < leadership.recovery_end {
+            self.reads.not_ready.push(id);
+        } else {
+            self.reads.waiting_round.push((id, self.commit));
+        }
+    }
+
+    /// Starts a heartbeat round if reads wait for one (called from `poll`,
+    /// so all reads of one step share a round).
+    pub(crate) fn start_read_round(&mut self) {
+        if self.is_leader() && !self.reads.waiting_round.is_empty() {
+            self.send_heartbeat_round();
+        }
+    }
+
+    /// Sends a heartbeat to every peer; it doubles as a read round.
+    pub(crate) fn send_heartbeat_round(&mut self) {
+        let now = self.now_ticks;
+        let commit = self.commit;
+        let Role::Leader(leadership) = &mut self.role else {
+            unreachable!("only a leader sends heartbeats");
+        };
+        leadership.last_heartbeat_ticks = now;
+        let ballot = leadership.ballot;
+        let reads = &mut self.reads;
+        reads.next_seq += 1;
+        let read_seq = reads.next_seq;
+        for (id, index) in reads.waiting_round.drain(..) {
+            reads.pending.push_back((id, index, read_seq));
+        }
+        self.broadcast(Message::Heartbeat {
+            ballot,
+            commit,
+            read_seq,
+        });
+        self.confirm_reads();
+    }
+
+    /// A peer still follows `ballot` after heartbeat round `read_seq`.
+    pub(crate) fn handle_heartbeat_ack(&mut self, from: NodeId, ballot: Ballot, read_seq: u64) {
+        let member = self.member_index(from);
+        let now = self.now_ticks;
+        let Role::Leader(leadership) = &mut self.role else {
+            return;
+        };
+        if leadership.ballot != ballot {
+            return;
+        }
+        leadership.heard_ticks[member] = now;
+        let members = self.config.members.len();
+        let acked = &mut self.reads.acked_seq;
+        acked.resize(members, 0);
+        acked[member] = acked[member].max(read_seq);
+        self.confirm_reads();
+    }
+
+    /// Rounds acknowledged by a majority confirm the reads that waited for
+    /// them.
+    fn confirm_reads(&mut self) {
+        let members = self.config.members.len();
+        let me = self.member_index(self.config.id);
+        let reads = &mut self.reads;
+        reads.acked_seq.resize(members, 0);
+        reads.acked_seq[me] = reads.next_seq;
+        let mut sorted = reads.acked_seq.clone();
+        sorted.sort_unstable_by(|a, b| b.cmp(a));
+        let majority_seq = sorted[self.config.quorum() - 1];
+        while let Some((id, index, seq)) = reads.pending.front().copied() {
+            if seq > majority_seq {
+                break;
+            }
+            reads.pending.pop_front();
+            reads.confirmed.push_back((id, index));
+        }
+        self.release_reads();
+    }
+
+    /// Hands out confirmed reads whose index is applied.
+    fn release_reads(&mut self) {
+        while let Some((id, slot)) = self.reads.confirmed.front().copied() {
+            if slot > self.applied {
+                break;
+            }
+            self.reads.confirmed.pop_front();
+            self.outbox.push_back(Action::ReadReady { id, slot });
+        }
+    }
+
+    /// The commit point moved: reads held back for phase 1 may proceed.
+    pub(crate) fn reads_after_commit(&mut self) {
+        let Role::Leader(leadership) = &self.role else {
+            return;
+        };
+        if self.commit >= leadership.recovery_end && !self.reads.not_ready.is_empty() {
+            let commit = self.commit;
+            let ready = self.reads.not_ready.drain(..).map(|id| (id, commit));
+            self.reads.waiting_round.extend(ready);
+        }
+        self.release_reads();
+    }
+
+    /// Leadership is gone: unconfirmed reads fail; confirmed ones stay valid
+    /// and are released as they apply.
+    pub(crate) fn fail_reads(&mut self, leader: Option<NodeId>) {
+        let reads = &mut self.reads;
+        let failed: Vec<ReadId> = reads
+            .not_ready
+            .drain(..)
+            .chain(reads.waiting_round.drain(..).map(|(id, _)| id))
+            .chain(reads.pending.drain(..).map(|(id, _, _)| id))
+            .collect();
+        reads.acked_seq.clear();
+        for id in failed {
+            self.outbox.push_back(Action::ReadFailed { id, leader });
+        }
+    }
+}
