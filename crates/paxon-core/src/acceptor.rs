@@ -79,7 +79,13 @@ impl Replica {
 
     /// The leader is alive and announces its commit point (§3.3.1: the
     /// `Success` message piggybacked on later traffic).
-    pub(crate) fn handle_heartbeat(&mut self, from: NodeId, ballot: Ballot, commit: Slot, seq: u64) {
+    pub(crate) fn handle_heartbeat(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        commit: Slot,
+        seq: u64,
+    ) {
         if ballot < self.promised {
             self.send_nack(from, ballot);
             return;

@@ -157,8 +157,14 @@ impl Replica {
     /// the highest ballot reported, fills the gaps with olive-day decrees
     /// (`Noop`), and from then on runs phase 2 only.
     fn become_leader(&mut self, candidacy: Candidacy) {
-        assert_eq!(candidacy.ballot, self.promised, "leading an unpromised ballot");
-        assert!(candidacy.from_slot <= self.commit.next(), "phase 1 skipped a slot");
+        assert_eq!(
+            candidacy.ballot, self.promised,
+            "leading an unpromised ballot"
+        );
+        assert!(
+            candidacy.from_slot <= self.commit.next(),
+            "phase 1 skipped a slot"
+        );
         let merged = self.merge_votes(&candidacy);
         let from_slot = candidacy.from_slot.max(self.commit.next());
         let last = merged

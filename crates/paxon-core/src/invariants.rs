@@ -13,7 +13,10 @@ impl Replica {
         let mut slot = snapshot.next();
         while slot <= self.commit {
             let entry = self.log.get(slot);
-            assert!(entry.is_some_and(|e| e.chosen), "{slot} committed but not chosen");
+            assert!(
+                entry.is_some_and(|e| e.chosen),
+                "{slot} committed but not chosen"
+            );
             slot = slot.next();
         }
         for (slot, entry) in self.log.range_from(snapshot.next()) {
@@ -26,14 +29,20 @@ impl Replica {
             );
         }
         let waiting = &self.durability.waiting;
-        let tokens_ordered = waiting.iter().zip(waiting.iter().skip(1)).all(|(a, b)| a.0 <= b.0);
+        let tokens_ordered = waiting
+            .iter()
+            .zip(waiting.iter().skip(1))
+            .all(|(a, b)| a.0 <= b.0);
         assert!(tokens_ordered, "deferred work out of token order");
         if let Role::Leader(leadership) = &self.role {
             for (slot, inflight) in &leadership.inflight {
                 assert!(*slot > self.commit && *slot < leadership.next_slot);
                 let entry = self.log.get(*slot).expect("leader voted for its proposal");
                 assert!(entry.chosen || entry.ballot == leadership.ballot);
-                assert!(entry.value == inflight.value, "leader's vote differs from proposal");
+                assert!(
+                    entry.value == inflight.value,
+                    "leader's vote differs from proposal"
+                );
             }
         }
     }
@@ -41,15 +50,27 @@ impl Replica {
     /// The O(1) invariants, checked after every input.
     pub(crate) fn check_invariants_cheap(&self) {
         assert!(self.applied <= self.commit, "applied beyond commit");
-        assert!(self.applied >= self.log.snapshot(), "applied below snapshot");
-        assert!(self.commit <= self.leader_commit, "commit beyond what we heard");
+        assert!(
+            self.applied >= self.log.snapshot(),
+            "applied below snapshot"
+        );
+        assert!(
+            self.commit <= self.leader_commit,
+            "commit beyond what we heard"
+        );
         assert!(self.round_seen >= self.promised.round);
         let d = &self.durability;
         assert!(d.persisted <= d.issued, "persisted beyond issued");
-        assert_eq!(self.queued_bytes, self.queued.iter().map(|c| c.len()).sum::<usize>());
+        assert_eq!(
+            self.queued_bytes,
+            self.queued.iter().map(|c| c.len()).sum::<usize>()
+        );
         match &self.role {
             Role::Leader(leadership) => {
-                assert_eq!(leadership.ballot, self.promised, "leading a ballot not promised");
+                assert_eq!(
+                    leadership.ballot, self.promised,
+                    "leading a ballot not promised"
+                );
                 assert_eq!(leadership.ballot.node, self.config.id);
                 assert!(leadership.next_slot > self.commit);
             }

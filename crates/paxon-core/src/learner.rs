@@ -97,7 +97,13 @@ impl Replica {
         }
         if !entries.is_empty() {
             let first_slot = from_slot;
-            self.send(from, Message::Learn { first_slot, entries });
+            self.send(
+                from,
+                Message::Learn {
+                    first_slot,
+                    entries,
+                },
+            );
         }
     }
 

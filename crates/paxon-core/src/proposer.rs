@@ -168,7 +168,13 @@ impl Replica {
 
     /// §2.3 `Voted(b, q)` received: a decree voted by a majority at our
     /// ballot is chosen.
-    pub(crate) fn handle_accepted(&mut self, from: NodeId, ballot: Ballot, first: Slot, count: u64) {
+    pub(crate) fn handle_accepted(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        first: Slot,
+        count: u64,
+    ) {
         let member = self.member_index(from);
         let quorum = self.config.quorum() as u32;
         let now = self.now_ticks;
@@ -189,8 +195,14 @@ impl Replica {
             }
         }
         for slot in newly_chosen {
-            let entry = self.log.get_mut(slot).expect("the leader voted for its proposal");
-            assert!(entry.chosen || entry.ballot == ballot, "own vote replaced under us");
+            let entry = self
+                .log
+                .get_mut(slot)
+                .expect("the leader voted for its proposal");
+            assert!(
+                entry.chosen || entry.ballot == ballot,
+                "own vote replaced under us"
+            );
             entry.chosen = true;
         }
         self.advance_commit_locally();
@@ -229,7 +241,9 @@ impl Replica {
     /// Whether a majority (ourselves included) was heard from within an
     /// election timeout.
     pub(crate) fn has_live_quorum(&self, leadership: &Leadership) -> bool {
-        let horizon = self.now_ticks.saturating_sub(self.config.election_timeout_ticks);
+        let horizon = self
+            .now_ticks
+            .saturating_sub(self.config.election_timeout_ticks);
         let me = self.member_index(self.config.id);
         let live = leadership
             .heard_ticks

@@ -344,7 +344,11 @@ impl Replica {
     /// The other members.
     pub(crate) fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
         let id = self.config.id;
-        self.config.members.iter().copied().filter(move |m| *m != id)
+        self.config
+            .members
+            .iter()
+            .copied()
+            .filter(move |m| *m != id)
     }
 
     /// Index of `node` in the member list (for vote bitmaps).

@@ -72,7 +72,10 @@ impl Replica {
                 self.own_ballot(from, *ballot)?;
                 positive(*first_slot)?;
                 self.count_ok(values.len() as u64)?;
-                check(first_slot.0.checked_add(values.len() as u64).is_some(), "slot overflow")
+                check(
+                    first_slot.0.checked_add(values.len() as u64).is_some(),
+                    "slot overflow",
+                )
             }
             Message::Accepted {
                 ballot,
@@ -98,8 +101,14 @@ impl Replica {
             } => {
                 positive(*first_slot)?;
                 let count = entries.len();
-                check(count > 0 && count <= self.config.learn_slots_max, "bad entry count")?;
-                check(first_slot.0.checked_add(count as u64).is_some(), "slot overflow")
+                check(
+                    count > 0 && count <= self.config.learn_slots_max,
+                    "bad entry count",
+                )?;
+                check(
+                    first_slot.0.checked_add(count as u64).is_some(),
+                    "slot overflow",
+                )
             }
         }
     }
