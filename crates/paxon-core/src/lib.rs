@@ -16,6 +16,7 @@
 
 mod acceptor;
 mod action;
+pub mod codec;
 mod config;
 mod election;
 mod invariants;
