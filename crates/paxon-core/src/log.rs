@@ -48,13 +48,6 @@ impl Log {
         self.entries.insert(slot, entry);
     }
 
-    /// The highest slot holding an entry, or the snapshot slot.
-    pub fn last_slot(&self) -> Slot {
-        self.entries
-            .last_key_value()
-            .map_or(self.snapshot, |(slot, _)| *slot)
-    }
-
     /// Entries from `from` on, in slot order.
     pub fn range_from(&self, from: Slot) -> impl Iterator<Item = (&Slot, &Entry)> {
         self.entries.range(from..)
@@ -67,15 +60,5 @@ impl Log {
         }
         self.entries = self.entries.split_off(&slot.next());
         self.snapshot = slot;
-    }
-
-    /// Number of entries held.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether no entry is held.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 }
