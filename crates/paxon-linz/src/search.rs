@@ -1,0 +1,329 @@
+//! The search for a linearization of one key's history: Wing & Gong's
+//! depth-first search ("Testing and verifying concurrent objects", 1993) with
+//! Lowe's memo of visited configurations ("Testing for linearizability",
+//! 2017), the form Porcupine uses.
+//!
+//! A node of the search is a set of linearized operations and the register
+//! value they leave. From a node, any operation whose call entry comes before
+//! the first remaining return entry may be linearized next, if the register
+//! allows it. Reaching a return entry means that operation was not linearized
+//! before it returned: the node is a dead end and the search backtracks.
+//!
+//! Three prunings keep the common case linear in the history's length; each
+//! keeps at least one linearization if any exists:
+//!
+//! - **Observations first.** If a pending read (or refused compare-and-swap)
+//!   is legal now, it is linearized now and its siblings are not tried: in any
+//!   linearization it could be moved here, as it changes nothing and nothing
+//!   pending had to precede it.
+//! - **Unknown outcomes are optional.** Success is "every operation with a
+//!   known outcome is linearized"; an optional operation is tried only after
+//!   every known candidate failed, only if it changes the register, and a
+//!   write or delete only if the previous step was not optional (the earlier
+//!   optional step would be overwritten unseen, so the same linearization
+//!   without it is explored elsewhere).
+//! - **Memo.** A node already visited is not explored again. Its key includes
+//!   whether the last step was optional, because the previous rule depends on
+//!   it.
+
+use crate::entries::{Entries, Node, NIL};
+use crate::memo::{Linearized, Memo};
+use crate::register::{KeyHistory, KeyOp, State, ABSENT};
+
+/// How the search of one key ended.
+#[derive(Debug)]
+pub(crate) enum KeyVerdict {
+    /// Every operation with a known outcome was linearized.
+    Linearizable {
+        /// Entries examined.
+        steps: u64,
+    },
+    /// Every node was a dead end.
+    NotLinearizable {
+        /// The first dead end with the most known operations linearized.
+        stuck: Stuck,
+    },
+    /// The budget of steps ran out.
+    GaveUp,
+}
+
+/// The first deepest dead end of a failed search: the first node reached
+/// with the most operations of known outcome linearized. Operations are
+/// indices into `KeyHistory::ops`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Stuck {
+    /// The operations linearized, in order.
+    pub(crate) linearized: Vec<usize>,
+    /// The register after them.
+    pub(crate) state: State,
+    /// The pending operation with the earliest return: it must come next or
+    /// soon, and cannot.
+    pub(crate) blocked: usize,
+    /// Every operation that could have been linearized next in real time
+    /// (`blocked` among them); none could take effect.
+    pub(crate) candidates: Vec<usize>,
+}
+
+/// Searches for a linearization of `history`, examining at most `steps_max`
+/// entries. On failure the search runs a second time, up to the first deepest
+/// dead end, to describe it; that run is not counted.
+pub(crate) fn search<V>(history: &KeyHistory<'_, V>, steps_max: u64) -> KeyVerdict {
+    let mut first = Search::new(history, steps_max);
+    match first.run(None) {
+        Ended::Linearizable => KeyVerdict::Linearizable { steps: first.steps },
+        Ended::GaveUp => KeyVerdict::GaveUp,
+        Ended::Stuck(_) => unreachable!("no dead end was asked for"),
+        Ended::NotLinearizable => {
+            let mut again = Search::new(history, steps_max);
+            let Ended::Stuck(stuck) = again.run(Some(first.deepest)) else {
+                unreachable!("the same search reaches the same first deepest dead end")
+            };
+            KeyVerdict::NotLinearizable { stuck }
+        }
+    }
+}
+
+/// How [`Search::run`] ended.
+enum Ended {
+    Linearizable,
+    NotLinearizable,
+    GaveUp,
+    /// Reached the first dead end at the requested depth.
+    Stuck(Stuck),
+}
+
+/// Which candidates a scan of the entries tries.
+#[derive(Clone, Copy)]
+enum Pass {
+    /// Operations with a known outcome, up to the first return entry.
+    Known,
+    /// Optional operations, up to `stop`, the first return entry.
+    Optional { stop: Node },
+}
+
+/// What the search does next.
+enum Step {
+    /// Arrive at a node just reached.
+    Enter,
+    /// Try the candidate at `cursor`.
+    Scan {
+        cursor: Node,
+        pass: Pass,
+    },
+    /// Undo the last linearized operation.
+    Backtrack,
+    Linearizable,
+    NotLinearizable,
+}
+
+/// One linearized operation on the search stack.
+struct Frame {
+    /// Its call entry.
+    node: Node,
+    /// The register before it.
+    state_before: State,
+    /// The scan that lifted it, to resume after it.
+    pass: Pass,
+    /// Lifted as an observation that excludes its siblings.
+    forced: bool,
+}
+
+/// The state of a depth-first search of one key.
+struct Search<'k, 'h, V> {
+    history: &'k KeyHistory<'h, V>,
+    entries: Entries,
+    linearized: Linearized,
+    memo: Memo,
+    stack: Vec<Frame>,
+    /// The register after the operations on the stack.
+    state: State,
+    /// Operations with a known outcome not on the stack.
+    known_left: u32,
+    steps: u64,
+    steps_max: u64,
+    /// The most operations with a known outcome linearized at once so far.
+    deepest: u32,
+}
+
+impl<'k, 'h, V> Search<'k, 'h, V> {
+    fn new(history: &'k KeyHistory<'h, V>, steps_max: u64) -> Self {
+        Self {
+            history,
+            entries: Entries::new(&history.ops),
+            linearized: Linearized::new(history.known_count, history.optional_count),
+            memo: Memo::default(),
+            stack: Vec::new(),
+            state: ABSENT,
+            known_left: history.known_count,
+            steps: 0,
+            steps_max,
+            deepest: 0,
+        }
+    }
+
+    /// Runs to the end, or to the first dead end with `capture_at`
+    /// operations of known outcome linearized. Such a node is a dead end the
+    /// first time it is reached if no node had more: no known operation can
+    /// follow, so its scan of known candidates reaches a return entry.
+    fn run(&mut self, capture_at: Option<u32>) -> Ended {
+        let mut step = Step::Enter;
+        loop {
+            step = match step {
+                Step::Linearizable => return Ended::Linearizable,
+                Step::NotLinearizable => return Ended::NotLinearizable,
+                _ if self.steps > self.steps_max => return Ended::GaveUp,
+                Step::Enter => self.enter(),
+                Step::Scan { cursor, pass } => {
+                    let at_depth = capture_at == Some(self.known_linearized());
+                    if at_depth && matches!(pass, Pass::Known) && self.entries.is_return(cursor) {
+                        return Ended::Stuck(self.describe(cursor));
+                    }
+                    self.scan(cursor, pass)
+                }
+                Step::Backtrack => self.backtrack(),
+            };
+        }
+    }
+
+    /// At a new node: done, or a forced observation, or scan the candidates.
+    fn enter(&mut self) -> Step {
+        if self.known_left == 0 {
+            return Step::Linearizable;
+        }
+        match self.legal_observation() {
+            Some(node) if self.try_lift(node, Pass::Known, true) => Step::Enter,
+            // The observation's node was explored and failed, so this one fails.
+            Some(_) => Step::Backtrack,
+            None => Step::Scan {
+                cursor: self.entries.first(),
+                pass: Pass::Known,
+            },
+        }
+    }
+
+    /// The first candidate with a known outcome that only observes the
+    /// register and is legal in the current state.
+    fn legal_observation(&mut self) -> Option<Node> {
+        let mut node = self.entries.first();
+        while !self.entries.is_return(node) {
+            self.steps += 1;
+            let op = self.op(node);
+            if !op.is_optional() && op.effect.is_pure() && op.effect.apply(self.state).is_some() {
+                return Some(node);
+            }
+            node = self.entries.next(node);
+        }
+        None
+    }
+
+    /// Tries to linearize the candidate at `cursor`, else moves on.
+    fn scan(&mut self, cursor: Node, pass: Pass) -> Step {
+        assert_ne!(
+            cursor, NIL,
+            "a return entry ends every scan while known operations are left"
+        );
+        self.steps += 1;
+        let optional = self.op(cursor).is_optional();
+        match pass {
+            Pass::Known if self.entries.is_return(cursor) => Step::Scan {
+                cursor: self.entries.first(),
+                pass: Pass::Optional { stop: cursor },
+            },
+            Pass::Optional { stop } if cursor == stop => Step::Backtrack,
+            Pass::Known if !optional && self.try_lift(cursor, pass, false) => Step::Enter,
+            Pass::Optional { .. } if optional && self.try_lift(cursor, pass, false) => Step::Enter,
+            _ => Step::Scan {
+                cursor: self.entries.next(cursor),
+                pass,
+            },
+        }
+    }
+
+    /// Linearizes the operation of call entry `node` next, if the register
+    /// allows it, the optional-operation rules do, and the resulting node is
+    /// new. `pass` is the scan to resume if this choice fails.
+    fn try_lift(&mut self, node: Node, pass: Pass, forced: bool) -> bool {
+        let op = *self.op(node);
+        let Some(next_state) = op.effect.apply(self.state) else {
+            return false;
+        };
+        if op.is_optional() {
+            let last_optional = self
+                .stack
+                .last()
+                .is_some_and(|frame| self.op(frame.node).is_optional());
+            if next_state == self.state || (op.effect.is_blind() && last_optional) {
+                return false;
+            }
+        }
+        self.linearized.toggle(op.slot);
+        if !self
+            .memo
+            .insert(self.linearized.key(next_state, op.is_optional()))
+        {
+            self.linearized.toggle(op.slot);
+            return false;
+        }
+        self.stack.push(Frame {
+            node,
+            state_before: self.state,
+            pass,
+            forced,
+        });
+        self.entries.lift(node);
+        self.state = next_state;
+        self.known_left -= u32::from(!op.is_optional());
+        self.deepest = self.deepest.max(self.known_linearized());
+        true
+    }
+
+    /// Undoes linearized operations up to the most recent one that has
+    /// untried siblings, and resumes the scan after it.
+    fn backtrack(&mut self) -> Step {
+        loop {
+            self.steps += 1;
+            let Some(frame) = self.stack.pop() else {
+                return Step::NotLinearizable;
+            };
+            let op = *self.op(frame.node);
+            self.entries.unlift(frame.node);
+            self.linearized.toggle(op.slot);
+            self.state = frame.state_before;
+            self.known_left += u32::from(!op.is_optional());
+            if !frame.forced {
+                return Step::Scan {
+                    cursor: self.entries.next(frame.node),
+                    pass: frame.pass,
+                };
+            }
+        }
+    }
+
+    /// The dead end at the current node, whose first return entry is `ret`.
+    fn describe(&self, ret: Node) -> Stuck {
+        let mut candidates = Vec::new();
+        let mut node = self.entries.first();
+        while node != ret {
+            candidates.push(self.entries.op(node));
+            node = self.entries.next(node);
+        }
+        Stuck {
+            linearized: self
+                .stack
+                .iter()
+                .map(|frame| self.entries.op(frame.node))
+                .collect(),
+            state: self.state,
+            blocked: self.entries.op(ret),
+            candidates,
+        }
+    }
+
+    fn known_linearized(&self) -> u32 {
+        self.history.known_count - self.known_left
+    }
+
+    fn op(&self, node: Node) -> &'k KeyOp {
+        &self.history.ops[self.entries.op(node)]
+    }
+}
