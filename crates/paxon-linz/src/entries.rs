@@ -140,6 +140,7 @@ mod tests {
             invoke: Time(invoke),
             ret: ret.map(Time),
             slot: Slot::Known(index),
+            earlier_twin: None,
         }
     }
 

@@ -55,6 +55,7 @@ mod memo;
 mod register;
 mod report;
 mod search;
+mod supply;
 
 use std::collections::BTreeMap;
 use std::hash::Hash;
@@ -153,7 +154,7 @@ fn describe<K: Clone, V: Clone>(
         completed_count: key_history.known_count as usize,
         linearized: stuck.linearized.into_iter().map(recorded).collect(),
         value: key_history.value(stuck.state).cloned(),
-        blocked: recorded(stuck.blocked),
+        blocked: stuck.blocked.into_iter().map(recorded).collect(),
         candidates: stuck.candidates.into_iter().map(recorded).collect(),
     }
 }

@@ -49,6 +49,15 @@ impl Linearized {
         words[(bit / WORD_BITS) as usize] ^= 1 << (bit % WORD_BITS);
     }
 
+    /// Whether the operation in `slot` is linearized.
+    pub(crate) fn contains(&self, slot: Slot) -> bool {
+        let (words, bit) = match slot {
+            Slot::Known(bit) => (&self.known, bit),
+            Slot::Optional(bit) => (&self.optional, bit),
+        };
+        words[(bit / WORD_BITS) as usize] & (1 << (bit % WORD_BITS)) != 0
+    }
+
     /// The exact memo key of the search state made of these bitsets, the
     /// register's `state`, and whether the last linearized operation was
     /// optional (the search treats such states differently).

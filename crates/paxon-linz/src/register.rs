@@ -16,7 +16,7 @@ pub(crate) type State = u32;
 pub(crate) const ABSENT: State = 0;
 
 /// What an operation requires of the register and does to it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Effect {
     /// A read: legal iff the register holds this value.
     Observe(State),
@@ -84,6 +84,10 @@ pub(crate) struct KeyOp {
     pub(crate) ret: Option<Time>,
     /// Its bit in the linearized set.
     pub(crate) slot: Slot,
+    /// For an optional operation, the optional slot of the latest optional
+    /// operation invoked before it with the same effect: while that one is
+    /// pending too, the two are interchangeable.
+    pub(crate) earlier_twin: Option<u32>,
 }
 
 impl KeyOp {
@@ -114,6 +118,7 @@ impl<'h, V: Eq + Hash> KeyHistory<'h, V> {
         let mut ids = ids.to_vec();
         ids.sort_by_key(|id| (operations[id.0].invoke, *id));
         let mut interner = Interner::default();
+        let mut latest_optional = HashMap::new();
         let (mut known_count, mut optional_count) = (0, 0);
         let mut ops = Vec::with_capacity(ids.len());
         for id in ids {
@@ -122,9 +127,12 @@ impl<'h, V: Eq + Hash> KeyHistory<'h, V> {
                 continue;
             };
             let ret = operation.return_time();
-            let slot = match ret {
-                Some(_) => Slot::Known(post_increment(&mut known_count)),
-                None => Slot::Optional(post_increment(&mut optional_count)),
+            let (slot, earlier_twin) = match ret {
+                Some(_) => (Slot::Known(post_increment(&mut known_count)), None),
+                None => {
+                    let slot = post_increment(&mut optional_count);
+                    (Slot::Optional(slot), latest_optional.insert(effect, slot))
+                }
             };
             let invoke = operation.invoke;
             ops.push(KeyOp {
@@ -133,6 +141,7 @@ impl<'h, V: Eq + Hash> KeyHistory<'h, V> {
                 invoke,
                 ret,
                 slot,
+                earlier_twin,
             });
         }
         Self {
@@ -145,6 +154,11 @@ impl<'h, V: Eq + Hash> KeyHistory<'h, V> {
 }
 
 impl<'h, V> KeyHistory<'h, V> {
+    /// How many states are in use: absent and each distinct value.
+    pub(crate) fn state_count(&self) -> usize {
+        self.values.len() + 1
+    }
+
     /// The value interned as `state`.
     pub(crate) fn value(&self, state: State) -> Option<&'h V> {
         state

@@ -61,12 +61,14 @@ pub struct Violation<K, V> {
     pub linearized: Vec<RecordedOp<K, V>>,
     /// The key's value after `linearized`; `None` if absent.
     pub value: Option<V>,
-    /// The pending operation that returned first: it had to take effect
-    /// before its return, and neither it nor anything that could precede it
-    /// can.
-    pub blocked: RecordedOp<K, V>,
-    /// The operations that could come next in real time (`blocked` among
-    /// them), in invocation order; none leads to a linearization.
+    /// Pending operations that had to take effect before their return and
+    /// cannot: the first to return, when nothing that could come next is
+    /// legal; or, in invocation order, every pending operation that needs a
+    /// value the key does not hold and no pending operation can write any
+    /// more (say, a read of an overwritten value).
+    pub blocked: Vec<RecordedOp<K, V>>,
+    /// The operations that could come next in real time, in invocation
+    /// order; none leads to a linearization.
     pub candidates: Vec<RecordedOp<K, V>>,
 }
 
@@ -97,9 +99,11 @@ impl<K: fmt::Debug, V: fmt::Debug> fmt::Display for Violation<K, V> {
         }
         writeln!(
             f,
-            "then this operation must take effect before it returns, and cannot:"
+            "then these must take effect before they return, and cannot:"
         )?;
-        writeln!(f, "  {}", self.blocked)?;
+        for op in &self.blocked {
+            writeln!(f, "  {op}")?;
+        }
         write!(
             f,
             "candidates for the next step, none leading to a linearization:"

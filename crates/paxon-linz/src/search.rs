@@ -9,26 +9,33 @@
 //! allows it. Reaching a return entry means that operation was not linearized
 //! before it returned: the node is a dead end and the search backtracks.
 //!
-//! Three prunings keep the common case linear in the history's length; each
-//! keeps at least one linearization if any exists:
+//! Five prunings keep the common case near-linear in the history's length;
+//! each keeps at least one linearization if any exists:
 //!
+//! - **Starved values.** A node where a pending read (or swap) with a known
+//!   outcome needs a value that the register does not hold and no pending
+//!   operation can write is a dead end at once (see [`Supply`]).
 //! - **Observations first.** If a pending read (or refused compare-and-swap)
 //!   is legal now, it is linearized now and its siblings are not tried: in any
 //!   linearization it could be moved here, as it changes nothing and nothing
 //!   pending had to precede it.
 //! - **Unknown outcomes are optional.** Success is "every operation with a
-//!   known outcome is linearized"; an optional operation is tried only after
-//!   every known candidate failed, only if it changes the register, and a
-//!   write or delete only if the previous step was not optional (the earlier
-//!   optional step would be overwritten unseen, so the same linearization
-//!   without it is explored elsewhere).
+//!   known outcome is linearized". An optional operation is tried only after
+//!   every known candidate failed, and only if it changes the register.
+//!   Of two pending optional operations with the same effect, only the
+//!   earlier-invoked is tried: they are interchangeable.
+//! - **Nothing overwrites an optional step unseen.** Right after an optional
+//!   operation, no write or delete is linearized: the optional step would be
+//!   pointless, and the same linearization without it is explored from the
+//!   node before it.
 //! - **Memo.** A node already visited is not explored again. Its key includes
 //!   whether the last step was optional, because the previous rule depends on
 //!   it.
 
 use crate::entries::{Entries, Node, NIL};
 use crate::memo::{Linearized, Memo};
-use crate::register::{KeyHistory, KeyOp, State, ABSENT};
+use crate::register::{KeyHistory, KeyOp, Slot, State, ABSENT};
+use crate::supply::Supply;
 
 /// How the search of one key ended.
 #[derive(Debug)]
@@ -56,9 +63,10 @@ pub(crate) struct Stuck {
     pub(crate) linearized: Vec<usize>,
     /// The register after them.
     pub(crate) state: State,
-    /// The pending operation with the earliest return: it must come next or
-    /// soon, and cannot.
-    pub(crate) blocked: usize,
+    /// Pending operations that must take effect before they return and
+    /// cannot: the one whose return entry the scan reached, or every one that
+    /// needs a value that can no longer appear.
+    pub(crate) blocked: Vec<usize>,
     /// Every operation that could have been linearized next in real time
     /// (`blocked` among them); none could take effect.
     pub(crate) candidates: Vec<usize>,
@@ -112,6 +120,8 @@ enum Step {
     },
     /// Undo the last linearized operation.
     Backtrack,
+    /// The node just reached has a starved value: a dead end.
+    Starved,
     Linearizable,
     NotLinearizable,
 }
@@ -134,6 +144,7 @@ struct Search<'k, 'h, V> {
     entries: Entries,
     linearized: Linearized,
     memo: Memo,
+    supply: Supply,
     stack: Vec<Frame>,
     /// The register after the operations on the stack.
     state: State,
@@ -152,6 +163,7 @@ impl<'k, 'h, V> Search<'k, 'h, V> {
             entries: Entries::new(&history.ops),
             linearized: Linearized::new(history.known_count, history.optional_count),
             memo: Memo::default(),
+            supply: Supply::new(&history.ops, history.state_count()),
             stack: Vec::new(),
             state: ABSENT,
             known_left: history.known_count,
@@ -163,20 +175,23 @@ impl<'k, 'h, V> Search<'k, 'h, V> {
 
     /// Runs to the end, or to the first dead end with `capture_at`
     /// operations of known outcome linearized. Such a node is a dead end the
-    /// first time it is reached if no node had more: no known operation can
-    /// follow, so its scan of known candidates reaches a return entry.
+    /// first time it is reached if no node had more: it is starved, or no
+    /// known operation can follow and its scan of known candidates reaches a
+    /// return entry.
     fn run(&mut self, capture_at: Option<u32>) -> Ended {
         let mut step = Step::Enter;
         loop {
+            let at_depth = capture_at == Some(self.known_linearized());
             step = match step {
                 Step::Linearizable => return Ended::Linearizable,
                 Step::NotLinearizable => return Ended::NotLinearizable,
                 _ if self.steps > self.steps_max => return Ended::GaveUp,
                 Step::Enter => self.enter(),
+                Step::Starved if at_depth => return Ended::Stuck(self.describe(self.starving())),
+                Step::Starved => self.backtrack(),
                 Step::Scan { cursor, pass } => {
-                    let at_depth = capture_at == Some(self.known_linearized());
                     if at_depth && matches!(pass, Pass::Known) && self.entries.is_return(cursor) {
-                        return Ended::Stuck(self.describe(cursor));
+                        return Ended::Stuck(self.describe(vec![self.entries.op(cursor)]));
                     }
                     self.scan(cursor, pass)
                 }
@@ -189,6 +204,9 @@ impl<'k, 'h, V> Search<'k, 'h, V> {
     fn enter(&mut self) -> Step {
         if self.known_left == 0 {
             return Step::Linearizable;
+        }
+        if self.supply.doomed(self.state) {
+            return Step::Starved;
         }
         match self.legal_observation() {
             Some(node) if self.try_lift(node, Pass::Known, true) => Step::Enter,
@@ -247,14 +265,8 @@ impl<'k, 'h, V> Search<'k, 'h, V> {
         let Some(next_state) = op.effect.apply(self.state) else {
             return false;
         };
-        if op.is_optional() {
-            let last_optional = self
-                .stack
-                .last()
-                .is_some_and(|frame| self.op(frame.node).is_optional());
-            if next_state == self.state || (op.effect.is_blind() && last_optional) {
-                return false;
-            }
+        if self.pointless(&op, next_state) {
+            return false;
         }
         self.linearized.toggle(op.slot);
         if !self
@@ -271,10 +283,26 @@ impl<'k, 'h, V> Search<'k, 'h, V> {
             forced,
         });
         self.entries.lift(node);
+        self.supply.take(&op);
         self.state = next_state;
         self.known_left -= u32::from(!op.is_optional());
         self.deepest = self.deepest.max(self.known_linearized());
         true
+    }
+
+    /// Whether linearizing `op` next, leading to `next_state`, can be
+    /// skipped because another branch explores an equivalent or better
+    /// linearization (see the module documentation).
+    fn pointless(&self, op: &KeyOp, next_state: State) -> bool {
+        let last_optional =
+            (self.stack.last()).is_some_and(|frame| self.op(frame.node).is_optional());
+        if last_optional && op.effect.is_blind() {
+            return true;
+        }
+        op.is_optional()
+            && (next_state == self.state
+                || (op.earlier_twin)
+                    .is_some_and(|twin| !self.linearized.contains(Slot::Optional(twin))))
     }
 
     /// Undoes linearized operations up to the most recent one that has
@@ -287,6 +315,7 @@ impl<'k, 'h, V> Search<'k, 'h, V> {
             };
             let op = *self.op(frame.node);
             self.entries.unlift(frame.node);
+            self.supply.give_back(&op);
             self.linearized.toggle(op.slot);
             self.state = frame.state_before;
             self.known_left += u32::from(!op.is_optional());
@@ -299,24 +328,43 @@ impl<'k, 'h, V> Search<'k, 'h, V> {
         }
     }
 
-    /// The dead end at the current node, whose first return entry is `ret`.
-    fn describe(&self, ret: Node) -> Stuck {
+    /// The dead end at the current node, where operations `blocked` cannot
+    /// be linearized.
+    fn describe(&self, blocked: Vec<usize>) -> Stuck {
         let mut candidates = Vec::new();
         let mut node = self.entries.first();
-        while node != ret {
+        while !self.entries.is_return(node) {
             candidates.push(self.entries.op(node));
             node = self.entries.next(node);
         }
         Stuck {
-            linearized: self
-                .stack
-                .iter()
+            linearized: (self.stack.iter())
                 .map(|frame| self.entries.op(frame.node))
                 .collect(),
             state: self.state,
-            blocked: self.entries.op(ret),
+            blocked,
             candidates,
         }
+    }
+
+    /// The pending operations, in invocation order, that need a value no
+    /// pending operation can produce, at a starved node.
+    fn starving(&self) -> Vec<usize> {
+        let mut starving = Vec::new();
+        let mut node = self.entries.first();
+        while node != NIL {
+            let op = self.entries.op(node);
+            let call = !self.entries.is_return(node);
+            if call && self.supply.starves(&self.history.ops[op], self.state) {
+                starving.push(op);
+            }
+            node = self.entries.next(node);
+        }
+        assert!(
+            !starving.is_empty(),
+            "a starved node has an operation that needs a starved value"
+        );
+        starving
     }
 
     fn known_linearized(&self) -> u32 {

@@ -52,6 +52,10 @@ fn ids(ops: &[paxon_linz::RecordedOp<&'static str, u64>]) -> Vec<usize> {
     ops.iter().map(|op| op.id.0).collect()
 }
 
+fn blocked(violation: &Violation<&'static str, u64>) -> Vec<usize> {
+    ids(&violation.blocked)
+}
+
 fn cas(expect: Option<u64>, new: u64) -> Op<u64> {
     Op::Cas { expect, new }
 }
@@ -80,7 +84,7 @@ fn sequential_read_of_an_overwritten_value_is_not_linearizable() {
     assert_eq!(violation.key, "x");
     assert_eq!(ids(&violation.linearized), vec![w1.0, w2.0]);
     assert_eq!(violation.value, Some(2));
-    assert_eq!(violation.blocked.id, read);
+    assert_eq!(blocked(&violation), vec![read.0]);
     assert_eq!(ids(&violation.candidates), vec![read.0]);
 }
 
@@ -124,7 +128,7 @@ fn stale_read_after_a_completed_write_is_not_linearizable() {
     let violation = violation(&history);
     assert_eq!(ids(&violation.linearized), vec![w1.0, w2.0]);
     assert_eq!(violation.value, Some(2));
-    assert_eq!(violation.blocked.id, stale);
+    assert_eq!(blocked(&violation), vec![stale.0]);
 }
 
 #[test]
@@ -133,10 +137,10 @@ fn read_of_a_value_never_written_is_not_linearizable() {
     done(&mut history, 1, Op::Write(1), 0, Ret::Written, 10);
     let read = done(&mut history, 2, Op::Read, 0, Ret::Read(Some(9)), 10);
     let violation = violation(&history);
-    assert_eq!(ids(&violation.linearized), vec![0]);
-    assert_eq!(violation.value, Some(1));
-    assert_eq!(violation.blocked.id, read);
-    assert_eq!(ids(&violation.candidates), vec![read.0]);
+    assert_eq!(violation.linearized, vec![]);
+    assert_eq!(violation.value, None);
+    assert_eq!(blocked(&violation), vec![read.0]);
+    assert_eq!(ids(&violation.candidates), vec![0, read.0]);
 }
 
 #[test]
@@ -144,12 +148,12 @@ fn reads_flip_flopping_after_both_writes_completed_are_not_linearizable() {
     let mut history = Kv::new();
     done(&mut history, 1, Op::Write(1), 0, Ret::Written, 10);
     done(&mut history, 2, Op::Write(2), 0, Ret::Written, 10);
-    done(&mut history, 3, Op::Read, 11, Ret::Read(Some(1)), 12);
-    let flip = done(&mut history, 3, Op::Read, 13, Ret::Read(Some(2)), 14);
+    let sees_1 = done(&mut history, 3, Op::Read, 11, Ret::Read(Some(1)), 12);
+    done(&mut history, 3, Op::Read, 13, Ret::Read(Some(2)), 14);
     let violation = violation(&history);
-    assert_eq!(ids(&violation.linearized), vec![1, 0, 2]);
-    assert_eq!(violation.value, Some(1));
-    assert_eq!(violation.blocked.id, flip);
+    assert_eq!(ids(&violation.linearized), vec![0, 1]);
+    assert_eq!(violation.value, Some(2));
+    assert_eq!(blocked(&violation), vec![sees_1.0]);
 }
 
 #[test]
@@ -169,8 +173,11 @@ fn cas_that_swapped_from_a_value_the_key_did_not_hold_is_not_linearizable() {
     done(&mut history, 1, Op::Write(1), 0, Ret::Written, 1);
     let swap = done(&mut history, 2, cas(Some(2), 3), 2, Ret::Cas(true), 3);
     let violation = violation(&history);
-    assert_eq!(violation.value, Some(1));
-    assert_eq!(violation.blocked.id, swap);
+    assert_eq!(
+        violation.value, None,
+        "2 is never written: the start is a dead end"
+    );
+    assert_eq!(blocked(&violation), vec![swap.0]);
 }
 
 #[test]
@@ -178,7 +185,7 @@ fn cas_refused_while_the_key_held_expect_is_not_linearizable() {
     let mut history = Kv::new();
     done(&mut history, 1, Op::Write(1), 0, Ret::Written, 1);
     let refused = done(&mut history, 2, cas(Some(1), 2), 2, Ret::Cas(false), 3);
-    assert_eq!(violation(&history).blocked.id, refused);
+    assert_eq!(blocked(&violation(&history)), vec![refused.0]);
 }
 
 #[test]
@@ -213,7 +220,7 @@ fn read_of_the_old_value_after_a_completed_delete_is_not_linearizable() {
     let read = done(&mut history, 2, Op::Read, 4, Ret::Read(Some(1)), 5);
     let violation = violation(&history);
     assert_eq!(violation.value, None);
-    assert_eq!(violation.blocked.id, read);
+    assert_eq!(blocked(&violation), vec![read.0]);
 }
 
 #[test]
@@ -242,7 +249,7 @@ fn unknown_write_seen_before_its_invocation_is_not_linearizable() {
     let violation = violation(&history);
     assert_eq!(violation.linearized, vec![]);
     assert_eq!(violation.value, None);
-    assert_eq!(violation.blocked.id, early);
+    assert_eq!(blocked(&violation), vec![early.0]);
 }
 
 #[test]
@@ -255,7 +262,7 @@ fn unknown_write_takes_effect_at_most_once() {
     let violation = violation(&history);
     assert_eq!(ids(&violation.linearized), vec![0, 1, 2]);
     assert_eq!(violation.value, Some(3));
-    assert_eq!(violation.blocked.id, again);
+    assert_eq!(blocked(&violation), vec![again.0]);
 }
 
 #[test]
@@ -270,7 +277,7 @@ fn unknown_cas_may_explain_a_read_only_if_its_expect_held() {
     done(&mut impossible, 1, Op::Write(1), 0, Ret::Written, 1);
     lost(&mut impossible, 2, cas(Some(5), 2), 2);
     let read = done(&mut impossible, 3, Op::Read, 3, Ret::Read(Some(2)), 4);
-    assert_eq!(violation(&impossible).blocked.id, read);
+    assert_eq!(blocked(&violation(&impossible)), vec![read.0]);
 }
 
 #[test]
@@ -314,7 +321,7 @@ fn keys_are_checked_independently_and_the_violating_key_is_named() {
     let violation = violation(&history);
     assert_eq!(violation.key, "b");
     assert_eq!(violation.completed_count, 2);
-    assert_eq!(violation.blocked.id, stale);
+    assert_eq!(blocked(&violation), vec![stale.0]);
 }
 
 #[test]
@@ -351,7 +358,7 @@ fn violation_on_a_later_key_takes_precedence_over_giving_up_on_an_earlier_one() 
             10,
         );
     }
-    done_on(&mut history, "a", 9, Op::Read, 11, Ret::Read(Some(7)), 12);
+    done_on(&mut history, "a", 9, Op::Read, 11, Ret::Read(Some(3)), 12);
     let gave_up = CheckResult::GaveUp {
         key: "a",
         steps_per_key_max: 5,
@@ -370,7 +377,7 @@ fn violation_display_shows_the_prefix_the_blocked_operation_and_the_candidates()
 key \"x\" is not linearizable: the longest linearization found covers 2 of its 3 completed operations, leaving the value Some(2):
   #0 client 1 key \"x\": write(1) [0, 1] -> written
   #1 client 2 key \"x\": write(2) [2, 3] -> written
-then this operation must take effect before it returns, and cannot:
+then these must take effect before they return, and cannot:
   #2 client 3 key \"x\": read [4, 6] -> Some(1)
 candidates for the next step, none leading to a linearization:
   #2 client 3 key \"x\": read [4, 6] -> Some(1)
