@@ -1,5 +1,11 @@
-//! The time-ordered list of call and return entries of one key, as a doubly
-//! linked list whose entries can be lifted out and put back ("dancing links").
+//! The time-ordered call and return entries of one key, as doubly linked
+//! lists whose entries can be lifted out and put back ("dancing links").
+//!
+//! Entries are numbered in time order, so comparing two nodes compares their
+//! times. They are threaded on two lists: the calls and returns of
+//! operations with a known outcome, and the calls of optional ones (unknown
+//! outcome, no return). Keeping the optional calls apart means the scans for
+//! known candidates never walk past them, however many pile up.
 //!
 //! Lifting an operation removes its call and its return. The search lifts
 //! and unlifts in stack order, so a lifted entry keeps its own links and
@@ -7,14 +13,20 @@
 
 use crate::register::KeyOp;
 
-/// An entry of the list: an index into the arrays of [`Entries`].
+/// An entry: an index into the arrays of [`Entries`], increasing with time.
 pub(crate) type Node = u32;
 
-/// The end of the list.
+/// The end of a list.
 pub(crate) const NIL: Node = Node::MAX;
 
-/// The sentinel before the first entry.
-const HEAD: Node = 0;
+/// The sentinel before the first entry of the known list.
+const KNOWN_HEAD: Node = 0;
+
+/// The sentinel before the first entry of the optional list.
+const OPTIONAL_HEAD: Node = 1;
+
+/// The first node that is an entry rather than a sentinel.
+const FIRST_ENTRY: Node = 2;
 
 /// The call and return entries of one key.
 #[derive(Debug)]
@@ -43,18 +55,18 @@ impl Entries {
             }
         }
         order.sort_unstable();
-        let count = Node::try_from(order.len() + 1).expect("too many entries");
-        assert!(count < NIL, "too many entries for the list");
+        let count = order.len() + FIRST_ENTRY as usize;
+        assert!(count < NIL as usize, "too many entries for the lists");
         let mut entries = Self {
-            next: (1..=count).collect(),
-            prev: (0..count).map(|node| node.wrapping_sub(1)).collect(),
-            op: vec![u32::MAX; count as usize],
-            partner: vec![NIL; count as usize],
-            is_return: vec![false; count as usize],
+            next: vec![NIL; count],
+            prev: vec![NIL; count],
+            op: vec![u32::MAX; count],
+            partner: vec![NIL; count],
+            is_return: vec![false; count],
         };
-        entries.next[count as usize - 1] = NIL;
+        let mut tails = [KNOWN_HEAD, OPTIONAL_HEAD];
         let mut call_of_op = vec![NIL; ops.len()];
-        for (node, &(_, is_return, index)) in (1..).zip(&order) {
+        for (node, &(_, is_return, index)) in (FIRST_ENTRY..).zip(&order) {
             entries.op[node as usize] = index;
             entries.is_return[node as usize] = is_return;
             if is_return {
@@ -64,17 +76,26 @@ impl Entries {
             } else {
                 call_of_op[index as usize] = node;
             }
+            let tail = &mut tails[usize::from(ops[index as usize].is_optional())];
+            entries.next[*tail as usize] = node;
+            entries.prev[node as usize] = *tail;
+            *tail = node;
         }
         entries
     }
 
-    /// The first entry, `NIL` if the list is empty.
-    pub(crate) fn first(&self) -> Node {
-        self.next[HEAD as usize]
+    /// The first entry of the known list, `NIL` if it is empty.
+    pub(crate) fn first_known(&self) -> Node {
+        self.next[KNOWN_HEAD as usize]
     }
 
-    /// The entry after `node`, `NIL` at the end. For a lifted `node`, the
-    /// entry that followed it when it was lifted.
+    /// The first entry of the optional list, `NIL` if it is empty.
+    pub(crate) fn first_optional(&self) -> Node {
+        self.next[OPTIONAL_HEAD as usize]
+    }
+
+    /// The entry after `node` in its list, `NIL` at the end. For a lifted
+    /// `node`, the entry that followed it when it was lifted.
     pub(crate) fn next(&self, node: Node) -> Node {
         self.next[node as usize]
     }
@@ -134,20 +155,24 @@ mod tests {
     use crate::register::{Effect, Slot};
 
     fn op(index: u32, invoke: u64, ret: Option<u64>) -> KeyOp {
+        let slot = match ret {
+            Some(_) => Slot::Known(index),
+            None => Slot::Optional(index),
+        };
         KeyOp {
             effect: Effect::Set(1),
             id: OpId(index as usize),
             invoke: Time(invoke),
             ret: ret.map(Time),
-            slot: Slot::Known(index),
+            slot,
             earlier_twin: None,
         }
     }
 
-    /// The entries from the head, as (operation, is_return) pairs.
-    fn walk(entries: &Entries) -> Vec<(usize, bool)> {
+    /// The entries of the list starting at `node`, as (operation,
+    /// is_return) pairs.
+    fn walk(entries: &Entries, mut node: Node) -> Vec<(usize, bool)> {
         let mut out = Vec::new();
-        let mut node = entries.first();
         while node != NIL {
             out.push((entries.op(node), entries.is_return(node)));
             node = entries.next(node);
@@ -158,22 +183,32 @@ mod tests {
     #[test]
     fn entries_sort_by_time_with_calls_before_returns_at_equal_times() {
         let entries = Entries::new(&[op(0, 0, Some(5)), op(1, 5, Some(6)), op(2, 1, None)]);
-        let expected = vec![(0, false), (2, false), (1, false), (0, true), (1, true)];
-        assert_eq!(walk(&entries), expected);
+        let known = vec![(0, false), (1, false), (0, true), (1, true)];
+        assert_eq!(walk(&entries, entries.first_known()), known);
+        assert_eq!(walk(&entries, entries.first_optional()), vec![(2, false)]);
+        assert!(entries.first_optional() < entries.next(entries.first_known()));
     }
 
     #[test]
     fn lift_removes_call_and_return_and_unlift_restores_them_in_stack_order() {
         let mut entries = Entries::new(&[op(0, 0, Some(3)), op(1, 1, Some(2)), op(2, 4, None)]);
-        let before = walk(&entries);
-        let first_call = entries.first();
+        let before = walk(&entries, entries.first_known());
+        let first_call = entries.first_known();
         entries.lift(first_call);
-        assert_eq!(walk(&entries), vec![(1, false), (1, true), (2, false)]);
-        let second_call = entries.first();
+        assert_eq!(
+            walk(&entries, entries.first_known()),
+            vec![(1, false), (1, true)]
+        );
+        let second_call = entries.first_known();
         entries.lift(second_call);
-        assert_eq!(walk(&entries), vec![(2, false)]);
+        let optional_call = entries.first_optional();
+        entries.lift(optional_call);
+        assert_eq!(entries.first_known(), NIL);
+        assert_eq!(entries.first_optional(), NIL);
+        entries.unlift(optional_call);
         entries.unlift(second_call);
         entries.unlift(first_call);
-        assert_eq!(walk(&entries), before);
+        assert_eq!(walk(&entries, entries.first_known()), before);
+        assert_eq!(walk(&entries, entries.first_optional()), vec![(2, false)]);
     }
 }

@@ -110,6 +110,8 @@ pub(crate) struct KeyHistory<'h, V> {
     pub(crate) known_count: u32,
     /// How many operations have a [`Slot::Optional`].
     pub(crate) optional_count: u32,
+    /// How many optional operations are compare-and-swaps.
+    pub(crate) optional_swap_count: u32,
 }
 
 impl<'h, V: Eq + Hash> KeyHistory<'h, V> {
@@ -144,11 +146,15 @@ impl<'h, V: Eq + Hash> KeyHistory<'h, V> {
                 earlier_twin,
             });
         }
+        let optional_swap_count = (ops.iter())
+            .filter(|op| op.is_optional() && !op.effect.is_blind())
+            .count();
         Self {
             ops,
             values: interner.values,
             known_count,
             optional_count,
+            optional_swap_count: u32::try_from(optional_swap_count).expect("counted in u32"),
         }
     }
 }

@@ -27,14 +27,15 @@
 //! - **Nothing overwrites an optional step unseen.** Right after an optional
 //!   operation, no write or delete is linearized: the optional step would be
 //!   pointless, and the same linearization without it is explored from the
-//!   node before it.
+//!   node before it. So an optional operation is tried only if some
+//!   candidate that reads the register would be legal after it.
 //! - **Memo.** A node already visited is not explored again. Its key includes
 //!   whether the last step was optional, because the previous rule depends on
 //!   it.
 
 use crate::entries::{Entries, Node, NIL};
 use crate::memo::{Linearized, Memo};
-use crate::register::{KeyHistory, KeyOp, Slot, State, ABSENT};
+use crate::register::{Effect, KeyHistory, KeyOp, Slot, State, ABSENT};
 use crate::supply::Supply;
 
 /// How the search of one key ended.
@@ -138,6 +139,46 @@ struct Frame {
     forced: bool,
 }
 
+/// What the candidates that read the register need of it, at one node.
+#[derive(Debug, Default)]
+struct Readers {
+    /// The values some read or swap needs, sorted.
+    exact: Vec<State>,
+    /// The distinct values refused swaps expect, up to two: with two, one of
+    /// them is legal whatever the register holds.
+    refused: [Option<State>; 2],
+}
+
+impl Readers {
+    fn clear(&mut self) {
+        self.exact.clear();
+        self.refused = [None; 2];
+    }
+
+    /// Adds a candidate's effect; writes and deletes do not read.
+    fn add(&mut self, effect: Effect) {
+        match effect {
+            Effect::Observe(value) | Effect::Swap { expect: value, .. } => self.exact.push(value),
+            Effect::Refuse { expect } => match self.refused {
+                [None, _] => self.refused[0] = Some(expect),
+                [Some(first), None] if first != expect => self.refused[1] = Some(expect),
+                _ => {}
+            },
+            Effect::Set(_) => {}
+        }
+    }
+
+    /// Whether some reader is legal with the register at `state`.
+    fn any_legal(&self, state: State) -> bool {
+        let refused = match self.refused {
+            [None, _] => false,
+            [Some(expect), None] => state != expect,
+            [Some(_), Some(_)] => true,
+        };
+        refused || self.exact.binary_search(&state).is_ok()
+    }
+}
+
 /// The state of a depth-first search of one key.
 struct Search<'k, 'h, V> {
     history: &'k KeyHistory<'h, V>,
@@ -146,6 +187,9 @@ struct Search<'k, 'h, V> {
     memo: Memo,
     supply: Supply,
     stack: Vec<Frame>,
+    /// For each stack depth whose node is in its optional pass, what the
+    /// candidates that read the register need.
+    readers: Vec<Readers>,
     /// The register after the operations on the stack.
     state: State,
     /// Operations with a known outcome not on the stack.
@@ -165,6 +209,7 @@ impl<'k, 'h, V> Search<'k, 'h, V> {
             memo: Memo::default(),
             supply: Supply::new(&history.ops, history.state_count()),
             stack: Vec::new(),
+            readers: Vec::new(),
             state: ABSENT,
             known_left: history.known_count,
             steps: 0,
@@ -213,7 +258,7 @@ impl<'k, 'h, V> Search<'k, 'h, V> {
             // The observation's node was explored and failed, so this one fails.
             Some(_) => Step::Backtrack,
             None => Step::Scan {
-                cursor: self.entries.first(),
+                cursor: self.entries.first_known(),
                 pass: Pass::Known,
             },
         }
@@ -222,11 +267,11 @@ impl<'k, 'h, V> Search<'k, 'h, V> {
     /// The first candidate with a known outcome that only observes the
     /// register and is legal in the current state.
     fn legal_observation(&mut self) -> Option<Node> {
-        let mut node = self.entries.first();
+        let mut node = self.entries.first_known();
         while !self.entries.is_return(node) {
             self.steps += 1;
             let op = self.op(node);
-            if !op.is_optional() && op.effect.is_pure() && op.effect.apply(self.state).is_some() {
+            if op.effect.is_pure() && op.effect.apply(self.state).is_some() {
                 return Some(node);
             }
             node = self.entries.next(node);
@@ -234,26 +279,39 @@ impl<'k, 'h, V> Search<'k, 'h, V> {
         None
     }
 
-    /// Tries to linearize the candidate at `cursor`, else moves on.
+    /// Tries to linearize the candidate at `cursor`, else moves on. The
+    /// known pass walks the known list up to its first return entry; the
+    /// optional pass then walks the optional list up to the same time.
     fn scan(&mut self, cursor: Node, pass: Pass) -> Step {
-        assert_ne!(
-            cursor, NIL,
-            "a return entry ends every scan while known operations are left"
-        );
         self.steps += 1;
-        let optional = self.op(cursor).is_optional();
         match pass {
-            Pass::Known if self.entries.is_return(cursor) => Step::Scan {
-                cursor: self.entries.first(),
-                pass: Pass::Optional { stop: cursor },
-            },
-            Pass::Optional { stop } if cursor == stop => Step::Backtrack,
-            Pass::Known if !optional && self.try_lift(cursor, pass, false) => Step::Enter,
-            Pass::Optional { .. } if optional && self.try_lift(cursor, pass, false) => Step::Enter,
-            _ => Step::Scan {
-                cursor: self.entries.next(cursor),
-                pass,
-            },
+            Pass::Known => {
+                assert_ne!(
+                    cursor, NIL,
+                    "a return entry ends the known list while known operations are left"
+                );
+                if self.entries.is_return(cursor) {
+                    let optional = self.entries.first_optional();
+                    if optional > cursor {
+                        return Step::Backtrack;
+                    }
+                    self.gather_readers(cursor);
+                    return Step::Scan {
+                        cursor: optional,
+                        pass: Pass::Optional { stop: cursor },
+                    };
+                }
+            }
+            // Entries are numbered in time order; NIL is after every entry.
+            Pass::Optional { stop } if cursor > stop => return Step::Backtrack,
+            Pass::Optional { .. } => {}
+        }
+        if self.try_lift(cursor, pass, false) {
+            return Step::Enter;
+        }
+        Step::Scan {
+            cursor: self.entries.next(cursor),
+            pass,
         }
     }
 
@@ -265,7 +323,7 @@ impl<'k, 'h, V> Search<'k, 'h, V> {
         let Some(next_state) = op.effect.apply(self.state) else {
             return false;
         };
-        if self.pointless(&op, next_state) {
+        if self.pointless(&op, next_state, pass) {
             return false;
         }
         self.linearized.toggle(op.slot);
@@ -293,16 +351,47 @@ impl<'k, 'h, V> Search<'k, 'h, V> {
     /// Whether linearizing `op` next, leading to `next_state`, can be
     /// skipped because another branch explores an equivalent or better
     /// linearization (see the module documentation).
-    fn pointless(&self, op: &KeyOp, next_state: State) -> bool {
+    fn pointless(&self, op: &KeyOp, next_state: State, pass: Pass) -> bool {
         let last_optional =
             (self.stack.last()).is_some_and(|frame| self.op(frame.node).is_optional());
         if last_optional && op.effect.is_blind() {
             return true;
         }
-        op.is_optional()
-            && (next_state == self.state
-                || (op.earlier_twin)
-                    .is_some_and(|twin| !self.linearized.contains(Slot::Optional(twin))))
+        if matches!(pass, Pass::Known) {
+            return false;
+        }
+        next_state == self.state
+            || (op.earlier_twin).is_some_and(|twin| !self.linearized.contains(Slot::Optional(twin)))
+            || !self.readers[self.stack.len()].any_legal(next_state)
+    }
+
+    /// Records, for the node at the top of the stack, what the candidates
+    /// before `stop` that read the register need: only those may follow an
+    /// optional step.
+    fn gather_readers(&mut self, stop: Node) {
+        let depth = self.stack.len();
+        if self.readers.len() <= depth {
+            self.readers.resize_with(depth + 1, Readers::default);
+        }
+        let mut readers = std::mem::take(&mut self.readers[depth]);
+        readers.clear();
+        let mut node = self.entries.first_known();
+        while node < stop {
+            self.steps += 1;
+            readers.add(self.op(node).effect);
+            node = self.entries.next(node);
+        }
+        if self.history.optional_swap_count > 0 {
+            node = self.entries.first_optional();
+            while node < stop {
+                self.steps += 1;
+                readers.add(self.op(node).effect);
+                node = self.entries.next(node);
+            }
+        }
+        readers.exact.sort_unstable();
+        readers.exact.dedup();
+        self.readers[depth] = readers;
     }
 
     /// Undoes linearized operations up to the most recent one that has
@@ -331,12 +420,23 @@ impl<'k, 'h, V> Search<'k, 'h, V> {
     /// The dead end at the current node, where operations `blocked` cannot
     /// be linearized.
     fn describe(&self, blocked: Vec<usize>) -> Stuck {
-        let mut candidates = Vec::new();
-        let mut node = self.entries.first();
+        let mut calls = Vec::new();
+        let mut node = self.entries.first_known();
         while !self.entries.is_return(node) {
-            candidates.push(self.entries.op(node));
+            calls.push(node);
             node = self.entries.next(node);
         }
+        let stop = node;
+        node = self.entries.first_optional();
+        while node < stop {
+            calls.push(node);
+            node = self.entries.next(node);
+        }
+        calls.sort_unstable();
+        let candidates = calls
+            .into_iter()
+            .map(|call| self.entries.op(call))
+            .collect();
         Stuck {
             linearized: (self.stack.iter())
                 .map(|frame| self.entries.op(frame.node))
@@ -351,7 +451,7 @@ impl<'k, 'h, V> Search<'k, 'h, V> {
     /// pending operation can produce, at a starved node.
     fn starving(&self) -> Vec<usize> {
         let mut starving = Vec::new();
-        let mut node = self.entries.first();
+        let mut node = self.entries.first_known();
         while node != NIL {
             let op = self.entries.op(node);
             let call = !self.entries.is_return(node);
