@@ -25,12 +25,20 @@
 //!
 //! # Algorithm
 //!
-//! Linearizability is local (Herlihy & Wing, §3.3), so each key is checked on
-//! its own (Horn & Kroening's P-compositionality, 2015), in key order. Each
-//! key gets Wing & Gong's depth-first search over its time-ordered call and
-//! return entries, memoising (linearized set, register value) as Lowe and
-//! Porcupine do; see the `search` module for the prunings. The search of a
-//! key stops after [`Config::steps_per_key_max`] steps.
+//! Linearizability is local (Herlihy & Wing), so each key is checked on its
+//! own (Horn & Kroening's P-compositionality, 2015), in key order. Each key
+//! gets Wing & Gong's depth-first search over its time-ordered call and
+//! return entries, memoising (linearized set, register value) exactly, as
+//! Lowe and Porcupine do. Prunings that never lose a linearization keep it
+//! near-linear on the histories a simulator produces: a node where a pending
+//! read needs a value that nothing pending can write any more is a dead end
+//! at once; legal reads are taken without branching; unknown outcomes are
+//! tried last, and only when they let a pending read or swap proceed. The
+//! search of a key stops after [`Config::steps_per_key_max`] steps.
+//!
+//! On a violation, the search runs once more to its first deepest dead end
+//! and reports it as a [`Violation`]: the longest linearization found, the
+//! value it leaves, and the operations that cannot take effect after it.
 //!
 //! # Example
 //!
@@ -61,7 +69,7 @@ use std::collections::BTreeMap;
 use std::hash::Hash;
 
 pub use history::{ClientId, History, HistoryError, Op, OpId, Operation, Outcome, Ret, Time};
-pub use report::{CheckResult, RecordedOp, Violation, PREFIX_SHOWN_MAX};
+pub use report::{CheckResult, RecordedOp, Violation, OPS_SHOWN_MAX};
 
 use register::KeyHistory;
 use search::{KeyVerdict, Stuck};
@@ -70,14 +78,16 @@ use search::{KeyVerdict, Stuck};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
     /// The search of one key gives up after examining this many entries.
-    /// A linearizable history usually needs a few steps per operation; the
-    /// memo holds at most one state per step (about 40 bytes each).
+    /// Histories from a simulator with about ten clients per key need 5 to
+    /// 30 steps per operation; a step takes tens of nanoseconds and stores
+    /// at most one memo entry of about 50 bytes.
     pub steps_per_key_max: u64,
 }
 
 impl Config {
-    /// The default budget: a few seconds of search and a few hundred
-    /// megabytes of memo per key, at most.
+    /// The default budget: about a second of search and at most a few
+    /// hundred megabytes of memo per key (80 MB measured when a 5,000-operation
+    /// history of 32 clients exhausts it).
     pub const STEPS_PER_KEY_MAX_DEFAULT: u64 = 10_000_000;
 }
 

@@ -4,9 +4,9 @@ use std::fmt;
 
 use crate::history::{OpId, Operation};
 
-/// At most this many operations of the linearized prefix are printed by
-/// [`Violation`]'s `Display`, the latest ones.
-pub const PREFIX_SHOWN_MAX: usize = 10;
+/// At most this many operations of each list are printed by [`Violation`]'s
+/// `Display`: the latest of the linearized prefix, the first of the others.
+pub const OPS_SHOWN_MAX: usize = 10;
 
 /// The verdict of [`check`](crate::check).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,7 +80,7 @@ impl<K: fmt::Debug, V: fmt::Debug> fmt::Display for RecordedOp<K, V> {
 
 impl<K: fmt::Debug, V: fmt::Debug> fmt::Display for Violation<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown = self.linearized.len().min(PREFIX_SHOWN_MAX);
+        let shown = self.linearized.len().min(OPS_SHOWN_MAX);
         let covered = (self.linearized.iter())
             .filter(|op| op.operation.return_time().is_some())
             .count();
@@ -93,26 +93,34 @@ impl<K: fmt::Debug, V: fmt::Debug> fmt::Display for Violation<K, V> {
         if shown < self.linearized.len() {
             write!(f, " (the last {shown} shown)")?;
         }
-        writeln!(f, ", leaving the value {:?}:", self.value)?;
-        for op in &self.linearized[self.linearized.len() - shown..] {
-            writeln!(f, "  {op}")?;
-        }
-        writeln!(
-            f,
-            "then these must take effect before they return, and cannot:"
-        )?;
-        for op in &self.blocked {
-            writeln!(f, "  {op}")?;
-        }
+        write!(f, ", leaving the value {:?}:", self.value)?;
+        write_ops(f, &self.linearized[self.linearized.len() - shown..])?;
         write!(
             f,
-            "candidates for the next step, none leading to a linearization:"
+            "\nthen these must take effect before they return, and cannot:"
         )?;
-        for op in &self.candidates {
-            write!(f, "\n  {op}")?;
-        }
-        Ok(())
+        write_ops(f, &self.blocked)?;
+        write!(
+            f,
+            "\ncandidates for the next step, none leading to a linearization:"
+        )?;
+        write_ops(f, &self.candidates)
     }
+}
+
+/// Writes the first [`OPS_SHOWN_MAX`] of `ops`, each on a new line, then how
+/// many were left out.
+fn write_ops<K: fmt::Debug, V: fmt::Debug>(
+    f: &mut fmt::Formatter<'_>,
+    ops: &[RecordedOp<K, V>],
+) -> fmt::Result {
+    for op in ops.iter().take(OPS_SHOWN_MAX) {
+        write!(f, "\n  {op}")?;
+    }
+    if ops.len() > OPS_SHOWN_MAX {
+        write!(f, "\n  ... and {} more", ops.len() - OPS_SHOWN_MAX)?;
+    }
+    Ok(())
 }
 
 impl<K: fmt::Debug, V: fmt::Debug> fmt::Display for CheckResult<K, V> {

@@ -68,8 +68,8 @@ pub(crate) struct Stuck {
     /// cannot: the one whose return entry the scan reached, or every one that
     /// needs a value that can no longer appear.
     pub(crate) blocked: Vec<usize>,
-    /// Every operation that could have been linearized next in real time
-    /// (`blocked` among them); none could take effect.
+    /// Every operation that could have been linearized next in real time;
+    /// none leads to a linearization.
     pub(crate) candidates: Vec<usize>,
 }
 

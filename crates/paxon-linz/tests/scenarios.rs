@@ -410,3 +410,31 @@ fn history_rejects_malformed_returns() {
     let missing = history.complete(OpId(9), Ret::Read(None), Time(7));
     assert_eq!(missing, Err(HistoryError::NoSuchOperation(OpId(9))));
 }
+
+#[test]
+fn violation_display_shows_at_most_ten_operations_per_list() {
+    let mut history = Kv::new();
+    for value in 0..12 {
+        done(
+            &mut history,
+            1,
+            Op::Write(value),
+            2 * value,
+            Ret::Written,
+            2 * value + 1,
+        );
+    }
+    done(&mut history, 2, Op::Read, 100, Ret::Read(Some(10)), 200);
+    for client in 3..14 {
+        lost(&mut history, client, Op::Write(100 + client), 98 + client);
+    }
+    let shown = check(&history).to_string();
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 1 + 10 + 1 + 1 + 1 + 10 + 1);
+    assert!(lines[0].contains("covers 12 of its 13 completed operations (the last 10 shown)"));
+    assert_eq!(
+        lines[1],
+        "  #2 client 1 key \"x\": write(2) [4, 5] -> written"
+    );
+    assert_eq!(lines[24], "  ... and 2 more");
+}
