@@ -2,6 +2,7 @@
 
 use crate::election::Role;
 use crate::message::{Message, Vote};
+use crate::planted::PlantedBug;
 use crate::record::Record;
 use crate::replica::{Deferred, Replica};
 use crate::types::{Ballot, NodeId, Slot, Value};
@@ -42,6 +43,10 @@ impl Replica {
             commit: self.commit,
             votes,
         };
+        if self.config.planted(PlantedBug::PromiseBeforePersist) {
+            self.send(from, promise);
+            return;
+        }
         self.after_persist(Deferred::Send(from, promise));
     }
 
@@ -55,7 +60,8 @@ impl Replica {
         values: Vec<Value>,
         commit: Slot,
     ) {
-        if ballot < self.promised {
+        let planted = self.config.planted(PlantedBug::AcceptLowerBallot);
+        if ballot < self.promised && !planted {
             self.send_nack(from, ballot);
             return;
         }

@@ -32,6 +32,9 @@ pub struct Config {
     pub learn_slots_max: usize,
     /// Decrees in one `Accept` message (and in one message a peer accepts).
     pub accept_values_max: usize,
+    /// A bug to plant (simulator tests only).
+    #[cfg(feature = "planted-bugs")]
+    pub planted_bug: Option<crate::PlantedBug>,
 }
 
 /// A setting that cannot work.
@@ -55,6 +58,8 @@ impl Config {
             pending_commands_max: 1 << 16,
             learn_slots_max: 256,
             accept_values_max: 256,
+            #[cfg(feature = "planted-bugs")]
+            planted_bug: None,
         }
     }
 
@@ -112,6 +117,9 @@ impl Config {
 
     /// Members needed for a quorum: a majority, so any two intersect.
     pub fn quorum(&self) -> usize {
+        if self.planted(crate::PlantedBug::MinorityQuorum) {
+            return (self.members.len() / 2).max(1);
+        }
         self.members.len() / 2 + 1
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::action::Action;
 use crate::message::{Message, Vote};
+use crate::planted::PlantedBug;
 use crate::proposer::Leadership;
 use crate::record::Record;
 use crate::replica::{Deferred, Replica};
@@ -173,7 +174,12 @@ impl Replica {
         let mut values = Vec::new();
         let mut slot = from_slot;
         while slot <= last {
-            let value = merged.get(&slot).map_or(Value::Noop, |e| e.value.clone());
+            let value = match merged.get(&slot) {
+                Some(e) if e.chosen || !self.config.planted(PlantedBug::NoopOverReportedVote) => {
+                    e.value.clone()
+                }
+                _ => Value::Noop,
+            };
             values.push(value);
             slot = slot.next();
         }
@@ -191,7 +197,9 @@ impl Replica {
         let mut merged: BTreeMap<Slot, Entry> = BTreeMap::new();
         let own = self.log.range_from(candidacy.from_slot);
         let own = own.map(|(slot, entry)| (*slot, entry));
+        let ignore_theirs = self.config.planted(PlantedBug::IgnoreReportedVotes);
         let theirs = candidacy.promises.values().flatten();
+        let theirs = theirs.filter(|_| !ignore_theirs);
         let theirs = theirs.map(|vote| (vote.slot, &vote.entry));
         for (slot, entry) in own.chain(theirs) {
             if slot <= self.commit {

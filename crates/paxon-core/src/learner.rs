@@ -5,6 +5,7 @@
 use crate::action::Action;
 use crate::election::Role;
 use crate::message::Message;
+use crate::planted::PlantedBug;
 use crate::record::Record;
 use crate::replica::Replica;
 use crate::types::{Ballot, Entry, NodeId, Slot, Value};
@@ -34,6 +35,9 @@ impl Replica {
     /// it, and hands the new decrees out for application.
     pub(crate) fn advance_commit_locally(&mut self) {
         let before = self.commit;
+        if self.config.planted(PlantedBug::SkipSlot) {
+            self.skip_hole();
+        }
         while self.log.get(self.commit.next()).is_some_and(|e| e.chosen) {
             self.commit = self.commit.next();
         }
@@ -44,6 +48,21 @@ impl Replica {
         self.leader_commit = self.leader_commit.max(self.commit);
         self.stage(Record::Commit { slot: self.commit });
         self.after_commit_advanced();
+    }
+
+    /// Planted bug 6: takes an unknown slot followed by a chosen one for a
+    /// `Noop` instead of waiting to learn it.
+    fn skip_hole(&mut self) {
+        let hole = self.commit.next();
+        let after = self.log.get(hole.next()).is_some_and(|e| e.chosen);
+        if self.log.get(hole).is_none() && after {
+            let noop = Entry {
+                ballot: self.promised,
+                value: Value::Noop,
+                chosen: true,
+            };
+            self.log.set(hole, noop);
+        }
     }
 
     /// Applies newly committed decrees, then lets a leader retire settled

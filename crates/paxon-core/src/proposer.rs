@@ -8,6 +8,7 @@ use bytes::Bytes;
 use crate::action::Action;
 use crate::election::Role;
 use crate::message::Message;
+use crate::planted::PlantedBug;
 use crate::record::Record;
 use crate::replica::{Deferred, Replica};
 use crate::types::{Ballot, Batch, Entry, NodeId, Slot, Value};
@@ -129,7 +130,7 @@ impl Replica {
                 ballot,
                 first_slot: Slot(first_slot.0 + chunk_start as u64),
                 values: values[chunk_start..end].to_vec(),
-                commit: self.commit,
+                commit: self.announced_commit(),
             };
             self.broadcast(msg);
         }
@@ -238,6 +239,17 @@ impl Replica {
         }
     }
 
+    /// The commit point a leader announces (planted bug 9 announces every
+    /// slot it proposed, chosen or not).
+    pub(crate) fn announced_commit(&self) -> Slot {
+        match &self.role {
+            Role::Leader(l) if self.config.planted(PlantedBug::CommitPastMajority) => {
+                l.next_slot.prev()
+            }
+            _ => self.commit,
+        }
+    }
+
     /// Whether a majority (ourselves included) was heard from within an
     /// election timeout.
     pub(crate) fn has_live_quorum(&self, leadership: &Leadership) -> bool {
@@ -259,7 +271,7 @@ impl Replica {
     fn resend_accepts(&mut self) {
         let now = self.now_ticks;
         let retry = self.config.accept_retry_ticks;
-        let commit = self.commit;
+        let commit = self.announced_commit();
         let peers: Vec<(usize, NodeId)> = self
             .peers()
             .map(|peer| (self.member_index(peer), peer))

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use crate::action::Action;
 use crate::election::Role;
 use crate::message::Message;
+use crate::planted::PlantedBug;
 use crate::replica::Replica;
 use crate::types::{Ballot, NodeId, ReadId, Slot};
 
@@ -33,7 +34,10 @@ impl Replica {
         let Role::Leader(leadership) = &self.role else {
             unreachable!("checked by read_index");
         };
-        if self.commit < leadership.recovery_end {
+        if self.config.planted(PlantedBug::ReadWithoutReadIndex) {
+            self.reads.confirmed.push_back((id, self.commit));
+            self.release_reads();
+        } else if self.commit < leadership.recovery_end {
             self.reads.not_ready.push(id);
         } else {
             self.reads.waiting_round.push((id, self.commit));
@@ -51,7 +55,7 @@ impl Replica {
     /// Sends a heartbeat to every peer; it doubles as a read round.
     pub(crate) fn send_heartbeat_round(&mut self) {
         let now = self.now_ticks;
-        let commit = self.commit;
+        let commit = self.announced_commit();
         let Role::Leader(leadership) = &mut self.role else {
             unreachable!("only a leader sends heartbeats");
         };

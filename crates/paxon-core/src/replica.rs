@@ -104,6 +104,11 @@ impl Replica {
     /// machine from the snapshot at `state.snapshot`.
     pub fn new(config: Config, state: PersistedState, seed: u64) -> Result<Replica, ConfigError> {
         config.validate()?;
+        let mut state = state;
+        if config.planted(crate::PlantedBug::ForgetPromiseOnRestart) {
+            let votes = state.entries.values().filter(|e| !e.chosen);
+            state.promised = votes.map(|e| e.ballot).max().unwrap_or_default();
+        }
         let log = Log::restore(state.snapshot, state.entries);
         assert!(state.commit >= state.snapshot, "commit below snapshot");
         let mut replica = Replica {
