@@ -40,6 +40,10 @@ struct SimState {
     generation: u64,
     nodes: BTreeMap<NodeId, Node>,
     next_id: NodeId,
+    /// While set, `sync_data` fails with an I/O error and syncs nothing.
+    fail_sync_data: bool,
+    /// Successful `sync_data` calls so far.
+    sync_data_count: u64,
 }
 
 #[derive(Debug)]
@@ -71,7 +75,7 @@ impl Default for SimState {
     fn default() -> Self {
         let mut nodes = BTreeMap::new();
         nodes.insert(ROOT, Node::Dir(DirNode::default()));
-        SimState { generation: 0, nodes, next_id: ROOT + 1 }
+        SimState { generation: 0, nodes, next_id: ROOT + 1, fail_sync_data: false, sync_data_count: 0 }
     }
 }
 
@@ -159,6 +163,17 @@ impl SimVfs {
         let file = FileNode { durable: bytes.to_vec(), current: bytes.to_vec(), unsynced: Vec::new() };
         state.insert_durable(dir, file_name, Node::File(file))?;
         Ok(())
+    }
+
+    /// While `fail` is set, every `sync_data` fails with an I/O error and
+    /// makes nothing durable (the disk-error fault class).
+    pub fn set_fail_sync_data(&self, fail: bool) {
+        self.lock().fail_sync_data = fail;
+    }
+
+    /// How many `sync_data` calls have succeeded, for checking group commit.
+    pub fn sync_data_count(&self) -> u64 {
+        self.lock().sync_data_count
     }
 
     /// The bytes a read of the file at `path` sees now.
@@ -380,12 +395,17 @@ impl Vfs for SimVfs {
 }
 
 impl SimFile {
-    fn with_file<T>(&self, f: impl FnOnce(&mut FileNode) -> io::Result<T>) -> io::Result<T> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+    /// Locks the file system, failing if this handle predates a crash.
+    fn lock_current(&self) -> io::Result<MutexGuard<'_, SimState>> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.generation != self.generation {
             return Err(io::Error::new(io::ErrorKind::BrokenPipe, "stale file handle: the simulated machine crashed"));
         }
-        f(state.file_mut(self.id)?)
+        Ok(state)
+    }
+
+    fn with_file<T>(&self, f: impl FnOnce(&mut FileNode) -> io::Result<T>) -> io::Result<T> {
+        f(self.lock_current()?.file_mut(self.id)?)
     }
 }
 
@@ -425,13 +445,17 @@ impl VfsFile for SimFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        self.with_file(|file| {
-            for op in std::mem::take(&mut file.unsynced) {
-                apply(&mut file.durable, &op);
-            }
-            assert_eq!(file.durable, file.current, "sim: synced bytes must equal what reads see");
-            Ok(())
-        })
+        let mut state = self.lock_current()?;
+        if state.fail_sync_data {
+            return Err(io::Error::other("simulated fdatasync failure"));
+        }
+        state.sync_data_count += 1;
+        let file = state.file_mut(self.id)?;
+        for op in std::mem::take(&mut file.unsynced) {
+            apply(&mut file.durable, &op);
+        }
+        assert_eq!(file.durable, file.current, "sim: synced bytes must equal what reads see");
+        Ok(())
     }
 }
 
