@@ -92,7 +92,9 @@ pub enum LedgerError {
     },
 
     /// Trimming may only drop records that a durable snapshot covers.
-    #[error("cannot trim before seq {seq}: the newest durable snapshot covers records up to {covered}")]
+    #[error(
+        "cannot trim before seq {seq}: the newest durable snapshot covers records up to {covered}"
+    )]
     TrimBeyondSnapshot {
         /// The requested trim point.
         seq: u64,
@@ -153,7 +155,9 @@ pub enum CorruptReason {
         valid_offset: u64,
     },
     /// Sequence numbers are not contiguous between two segments.
-    #[error("sequence gap: expected the segment to start at seq {expected}, its name says {found}")]
+    #[error(
+        "sequence gap: expected the segment to start at seq {expected}, its name says {found}"
+    )]
     SequenceGap {
         /// The sequence number the previous segment leads to.
         expected: u64,

@@ -59,7 +59,10 @@ pub(crate) fn decode(buf: &[u8], record_bytes_max: u32) -> Result<Frame<'_>, Cor
     let stored = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     let kind = header[8];
     if len > record_bytes_max {
-        return Err(CorruptReason::LengthTooLarge { len, max: record_bytes_max });
+        return Err(CorruptReason::LengthTooLarge {
+            len,
+            max: record_bytes_max,
+        });
     }
     let needed = FRAME_HEADER_BYTES + len as usize;
     let Some(payload) = buf.get(FRAME_HEADER_BYTES..needed) else {
@@ -73,7 +76,10 @@ pub(crate) fn decode(buf: &[u8], record_bytes_max: u32) -> Result<Frame<'_>, Cor
 }
 
 fn truncated(needed: usize, available: usize) -> CorruptReason {
-    CorruptReason::Truncated { needed: needed as u64, available: available as u64 }
+    CorruptReason::Truncated {
+        needed: needed as u64,
+        available: available as u64,
+    }
 }
 
 #[cfg(test)]
@@ -89,7 +95,13 @@ mod tests {
         expected.extend_from_slice(&crc.to_le_bytes());
         expected.extend_from_slice(&[7, b'a', b'b', b'c']);
         assert_eq!(out, expected);
-        assert_eq!(decode(&out, 16), Ok(Frame { kind: 7, payload: b"abc" }));
+        assert_eq!(
+            decode(&out, 16),
+            Ok(Frame {
+                kind: 7,
+                payload: b"abc"
+            })
+        );
     }
 
     #[test]
@@ -97,7 +109,10 @@ mod tests {
         let zeros = [0u8; FRAME_HEADER_BYTES];
         assert_eq!(
             decode(&zeros, 16),
-            Err(CorruptReason::BadChecksum { stored: 0, computed: checksum(0, 0, &[]) })
+            Err(CorruptReason::BadChecksum {
+                stored: 0,
+                computed: checksum(0, 0, &[])
+            })
         );
         assert_ne!(checksum(0, 0, &[]), 0);
     }
@@ -107,15 +122,33 @@ mod tests {
         let mut out = Vec::new();
         encode(&mut out, 1, &[9u8; 10]);
         out[0] ^= 0b10; // length 10 -> 8: the shorter frame still fits in the buffer.
-        assert!(matches!(decode(&out, 16), Err(CorruptReason::BadChecksum { .. })));
+        assert!(matches!(
+            decode(&out, 16),
+            Err(CorruptReason::BadChecksum { .. })
+        ));
     }
 
     #[test]
     fn oversized_and_short_frames_are_reported_exactly() {
         let mut out = Vec::new();
         encode(&mut out, 1, &[9u8; 10]);
-        assert_eq!(decode(&out, 9), Err(CorruptReason::LengthTooLarge { len: 10, max: 9 }));
-        assert_eq!(decode(&out[..15], 16), Err(CorruptReason::Truncated { needed: 19, available: 15 }));
-        assert_eq!(decode(&out[..4], 16), Err(CorruptReason::Truncated { needed: 9, available: 4 }));
+        assert_eq!(
+            decode(&out, 9),
+            Err(CorruptReason::LengthTooLarge { len: 10, max: 9 })
+        );
+        assert_eq!(
+            decode(&out[..15], 16),
+            Err(CorruptReason::Truncated {
+                needed: 19,
+                available: 15
+            })
+        );
+        assert_eq!(
+            decode(&out[..4], 16),
+            Err(CorruptReason::Truncated {
+                needed: 9,
+                available: 4
+            })
+        );
     }
 }

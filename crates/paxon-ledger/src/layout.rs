@@ -43,19 +43,26 @@ pub(crate) enum Entry {
 
 impl Layout {
     pub fn new(root: PathBuf) -> Self {
-        Layout { wal: root.join("wal"), snap: root.join("snap"), root }
+        Layout {
+            wal: root.join("wal"),
+            snap: root.join("snap"),
+            root,
+        }
     }
 
     pub fn segment_path(&self, first_seq: u64) -> PathBuf {
-        self.wal.join(format!("{first_seq:0NAME_DIGITS$}{SEGMENT_SUFFIX}"))
+        self.wal
+            .join(format!("{first_seq:0NAME_DIGITS$}{SEGMENT_SUFFIX}"))
     }
 
     pub fn snapshot_path(&self, seq: u64) -> PathBuf {
-        self.snap.join(format!("{seq:0NAME_DIGITS$}{SNAPSHOT_SUFFIX}"))
+        self.snap
+            .join(format!("{seq:0NAME_DIGITS$}{SNAPSHOT_SUFFIX}"))
     }
 
     pub fn snapshot_temp_path(&self, seq: u64) -> PathBuf {
-        self.snap.join(format!("{seq:0NAME_DIGITS$}{SNAPSHOT_SUFFIX}{TEMP_SUFFIX}"))
+        self.snap
+            .join(format!("{seq:0NAME_DIGITS$}{SNAPSHOT_SUFFIX}{TEMP_SUFFIX}"))
     }
 }
 
@@ -92,19 +99,37 @@ mod tests {
     #[test]
     fn names_are_zero_padded_sequence_numbers() {
         let layout = Layout::new(PathBuf::from("/d"));
-        assert_eq!(layout.segment_path(1), PathBuf::from("/d/wal/00000000000000000001.wal"));
-        assert_eq!(layout.snapshot_path(42), PathBuf::from("/d/snap/00000000000000000042.snap"));
-        assert_eq!(layout.snapshot_temp_path(42), PathBuf::from("/d/snap/00000000000000000042.snap.tmp"));
+        assert_eq!(
+            layout.segment_path(1),
+            PathBuf::from("/d/wal/00000000000000000001.wal")
+        );
+        assert_eq!(
+            layout.snapshot_path(42),
+            PathBuf::from("/d/snap/00000000000000000042.snap")
+        );
+        assert_eq!(
+            layout.snapshot_temp_path(42),
+            PathBuf::from("/d/snap/00000000000000000042.snap.tmp")
+        );
     }
 
     #[test]
     fn entries_are_classified_by_name() {
-        assert_eq!(segment_entry("00000000000000000007.wal"), Entry::Numbered(7));
+        assert_eq!(
+            segment_entry("00000000000000000007.wal"),
+            Entry::Numbered(7)
+        );
         assert_eq!(segment_entry("00000000000000000000.wal"), Entry::Malformed);
         assert_eq!(segment_entry("7.wal"), Entry::Malformed);
         assert_eq!(segment_entry("99999999999999999999.wal"), Entry::Malformed);
         assert_eq!(segment_entry("notes.txt"), Entry::Foreign);
-        assert_eq!(snapshot_entry("00000000000000000042.snap.tmp"), Entry::Temporary);
-        assert_eq!(snapshot_entry("00000000000000000042.snap"), Entry::Numbered(42));
+        assert_eq!(
+            snapshot_entry("00000000000000000042.snap.tmp"),
+            Entry::Temporary
+        );
+        assert_eq!(
+            snapshot_entry("00000000000000000042.snap"),
+            Entry::Numbered(42)
+        );
     }
 }

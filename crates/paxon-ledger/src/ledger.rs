@@ -68,7 +68,11 @@ impl<V: Vfs> Ledger<V> {
     /// A torn tail of the last segment is cut off on disk; damage anywhere
     /// else is [`LedgerError::Corrupt`]. See the crate documentation for the
     /// exact rules.
-    pub fn open(vfs: V, dir: impl Into<PathBuf>, config: LedgerConfig) -> Result<(Self, Recovered), LedgerError> {
+    pub fn open(
+        vfs: V,
+        dir: impl Into<PathBuf>,
+        config: LedgerConfig,
+    ) -> Result<(Self, Recovered), LedgerError> {
         recovery::open(vfs, dir.into(), config)
     }
 
@@ -77,12 +81,19 @@ impl<V: Vfs> Ledger<V> {
     pub fn append(&mut self, kind: u8, payload: &[u8]) -> Result<u64, LedgerError> {
         self.check_poisoned()?;
         if payload.len() > self.config.record_bytes_max as usize {
-            return Err(LedgerError::RecordTooLarge { len: payload.len(), max: self.config.record_bytes_max });
+            return Err(LedgerError::RecordTooLarge {
+                len: payload.len(),
+                max: self.config.record_bytes_max,
+            });
         }
         let frame_bytes = (FRAME_HEADER_BYTES + payload.len()) as u64;
         if self.pending_bytes + frame_bytes > self.config.pending_bytes_max {
             let max = self.config.pending_bytes_max;
-            return Err(LedgerError::PendingFull { pending_bytes: self.pending_bytes, frame_bytes, max });
+            return Err(LedgerError::PendingFull {
+                pending_bytes: self.pending_bytes,
+                frame_bytes,
+                max,
+            });
         }
         let seq = self.next_seq;
         let roll = self.planned_segment_bytes > 0
@@ -91,13 +102,21 @@ impl<V: Vfs> Ledger<V> {
             self.planned_segment_bytes = 0;
         }
         if roll || self.pending.is_empty() {
-            self.pending.push(Chunk { new_segment: roll, first_seq: seq, last_seq: seq, bytes: Vec::new() });
+            self.pending.push(Chunk {
+                new_segment: roll,
+                first_seq: seq,
+                last_seq: seq,
+                bytes: Vec::new(),
+            });
         }
         let chunk = self.pending.last_mut().expect("a chunk was just ensured");
         let start = chunk.bytes.len();
         frame::encode(&mut chunk.bytes, kind, payload);
         let written = frame::decode(&chunk.bytes[start..], self.config.record_bytes_max);
-        assert!(written.is_ok_and(|f| f.kind == kind && f.payload == payload), "frame reads back");
+        assert!(
+            written.is_ok_and(|f| f.kind == kind && f.payload == payload),
+            "frame reads back"
+        );
         chunk.last_seq = seq;
         self.planned_segment_bytes += frame_bytes;
         self.pending_bytes += frame_bytes;
@@ -123,12 +142,24 @@ impl<V: Vfs> Ledger<V> {
         self.check_poisoned()?;
         assert!(!self.syncing, "one sync at a time");
         if self.pending.is_empty() {
-            assert_eq!(self.durable_seq + 1, self.next_seq, "nothing pending means everything is durable");
+            assert_eq!(
+                self.durable_seq + 1,
+                self.next_seq,
+                "nothing pending means everything is durable"
+            );
             return Ok(None);
         }
         let chunks = std::mem::take(&mut self.pending);
-        assert_eq!(chunks[0].first_seq, self.durable_seq + 1, "the job starts after the durable records");
-        assert_eq!(chunks[chunks.len() - 1].last_seq + 1, self.next_seq, "the job carries every record");
+        assert_eq!(
+            chunks[0].first_seq,
+            self.durable_seq + 1,
+            "the job starts after the durable records"
+        );
+        assert_eq!(
+            chunks[chunks.len() - 1].last_seq + 1,
+            self.next_seq,
+            "the job carries every record"
+        );
         self.pending_bytes = 0;
         self.syncing = true;
         Ok(Some(SyncJob {
@@ -182,13 +213,22 @@ impl<V: Vfs> Ledger<V> {
         self.check_poisoned()?;
         let max = self.config.snapshot_bytes_max;
         if len as u64 > max {
-            return Err(LedgerError::SnapshotTooLarge { len: len as u64, max });
+            return Err(LedgerError::SnapshotTooLarge {
+                len: len as u64,
+                max,
+            });
         }
         if seq > self.durable_seq {
-            return Err(LedgerError::SnapshotAhead { seq, durable_seq: self.durable_seq });
+            return Err(LedgerError::SnapshotAhead {
+                seq,
+                durable_seq: self.durable_seq,
+            });
         }
         if seq <= self.snapshot_seq {
-            return Err(LedgerError::SnapshotNotNewer { seq, newest: self.snapshot_seq });
+            return Err(LedgerError::SnapshotNotNewer {
+                seq,
+                newest: self.snapshot_seq,
+            });
         }
         Ok(())
     }
@@ -209,23 +249,33 @@ impl<V: Vfs> Ledger<V> {
     pub fn trim_before(&mut self, seq: u64) -> Result<usize, LedgerError> {
         self.check_poisoned()?;
         if seq > self.snapshot_seq + 1 {
-            return Err(LedgerError::TrimBeyondSnapshot { seq, covered: self.snapshot_seq });
+            return Err(LedgerError::TrimBeyondSnapshot {
+                seq,
+                covered: self.snapshot_seq,
+            });
         }
         let mut removed = 0;
         while let Some(oldest) = self.sealed.front() {
-            let next_first_seq = self.sealed.get(1).map_or(self.active.first_seq, |s| s.first_seq);
+            let next_first_seq = self
+                .sealed
+                .get(1)
+                .map_or(self.active.first_seq, |s| s.first_seq);
             if next_first_seq > seq {
                 break;
             }
             assert!(oldest.first_seq < next_first_seq, "segments are ordered");
-            self.vfs.remove(&oldest.path).map_err(io_error("remove", &oldest.path))?;
+            self.vfs
+                .remove(&oldest.path)
+                .map_err(io_error("remove", &oldest.path))?;
             tracing::debug!(path = %oldest.path.display(), "segment trimmed");
             self.sealed.pop_front();
             removed += 1;
         }
         if removed > 0 {
             let wal = &self.layout.wal;
-            self.vfs.sync_dir(wal).map_err(io_error("fsync directory", wal))?;
+            self.vfs
+                .sync_dir(wal)
+                .map_err(io_error("fsync directory", wal))?;
         }
         Ok(removed)
     }
@@ -247,7 +297,9 @@ impl<V: Vfs> Ledger<V> {
 
     /// The sequence number of the first record still in the log's files.
     pub fn first_seq(&self) -> u64 {
-        self.sealed.front().map_or(self.active.first_seq, |s| s.first_seq)
+        self.sealed
+            .front()
+            .map_or(self.active.first_seq, |s| s.first_seq)
     }
 
     /// Bytes appended and not yet handed to a sync.

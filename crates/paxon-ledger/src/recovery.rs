@@ -59,18 +59,32 @@ pub(crate) fn open<V: Vfs>(
     let replayed = match segments.first() {
         Some(_) => replay(&vfs, &layout, &config, &segments, covered)?,
         None if snapshots.is_empty() => start_fresh(&vfs, &layout)?,
-        None => return Err(corrupt(&layout, layout.wal.clone(), 0, CorruptReason::MissingLog)),
+        None => {
+            return Err(corrupt(
+                &layout,
+                layout.wal.clone(),
+                0,
+                CorruptReason::MissingLog,
+            ))
+        }
     };
     if replayed.next_seq - 1 < covered {
-        let reason = CorruptReason::SnapshotAheadOfLog { snapshot_seq: covered, log_end: replayed.next_seq - 1 };
+        let reason = CorruptReason::SnapshotAheadOfLog {
+            snapshot_seq: covered,
+            log_end: replayed.next_seq - 1,
+        };
         return Err(corrupt(&layout, layout.snapshot_path(covered), 0, reason));
     }
     // What a crashed process left in the page cache is durable from now on:
     // the caller will treat every returned record as persisted.
     for dir in [&layout.wal, &layout.snap] {
-        vfs.sync_dir(dir).map_err(io_error("fsync directory", dir))?;
+        vfs.sync_dir(dir)
+            .map_err(io_error("fsync directory", dir))?;
     }
-    assert!(replayed.records.iter().all(|r| r.seq > covered && r.seq < replayed.next_seq));
+    assert!(replayed
+        .records
+        .iter()
+        .all(|r| r.seq > covered && r.seq < replayed.next_seq));
     tracing::info!(
         dir = %layout.root.display(),
         snapshot_seq = covered,
@@ -94,7 +108,13 @@ pub(crate) fn open<V: Vfs>(
         snapshot_seq: covered,
         poisoned: None,
     };
-    Ok((ledger, Recovered { snapshot, records: replayed.records }))
+    Ok((
+        ledger,
+        Recovered {
+            snapshot,
+            records: replayed.records,
+        },
+    ))
 }
 
 /// Creates `dir` and any missing parents, syncing each parent that gained
@@ -110,24 +130,38 @@ fn ensure_dir<V: Vfs>(vfs: &V, dir: &Path) -> Result<(), LedgerError> {
         next = path.parent().filter(|p| !p.as_os_str().is_empty());
     }
     for path in missing.into_iter().rev() {
-        vfs.create_dir(path).map_err(io_error("create directory", path))?;
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        vfs.sync_dir(parent).map_err(io_error("fsync directory", parent))?;
+        vfs.create_dir(path)
+            .map_err(io_error("create directory", path))?;
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        vfs.sync_dir(parent)
+            .map_err(io_error("fsync directory", parent))?;
     }
     Ok(())
 }
 
 /// The segments' first sequence numbers, ascending.
 fn list_segments<V: Vfs>(vfs: &V, layout: &Layout) -> Result<Vec<u64>, LedgerError> {
-    let names = vfs.list_dir(&layout.wal).map_err(io_error("list", &layout.wal))?;
+    let names = vfs
+        .list_dir(&layout.wal)
+        .map_err(io_error("list", &layout.wal))?;
     let mut segments = Vec::new();
     for name in names {
         match segment_entry(&name) {
             Entry::Numbered(first_seq) => segments.push(first_seq),
             Entry::Malformed | Entry::Temporary => {
-                return Err(corrupt(layout, layout.wal.join(&name), 0, CorruptReason::BadFileName));
+                return Err(corrupt(
+                    layout,
+                    layout.wal.join(&name),
+                    0,
+                    CorruptReason::BadFileName,
+                ));
             }
-            Entry::Foreign => tracing::warn!(name = %name, dir = %layout.wal.display(), "ignoring a foreign file"),
+            Entry::Foreign => {
+                tracing::warn!(name = %name, dir = %layout.wal.display(), "ignoring a foreign file")
+            }
         }
     }
     segments.sort_unstable();
@@ -138,8 +172,19 @@ fn start_fresh<V: Vfs>(vfs: &V, layout: &Layout) -> Result<Replayed<V::File>, Le
     let path = layout.segment_path(1);
     let file = vfs.create(&path).map_err(io_error("create", &path))?;
     file.sync_data().map_err(io_error("fdatasync", &path))?;
-    let active = Active { first_seq: 1, path, file: Arc::new(file), written_bytes: 0, allocated_bytes: 0 };
-    Ok(Replayed { sealed: VecDeque::new(), active, next_seq: 1, records: Vec::new() })
+    let active = Active {
+        first_seq: 1,
+        path,
+        file: Arc::new(file),
+        written_bytes: 0,
+        allocated_bytes: 0,
+    };
+    Ok(Replayed {
+        sealed: VecDeque::new(),
+        active,
+        next_seq: 1,
+        records: Vec::new(),
+    })
 }
 
 fn replay<V: Vfs>(
@@ -151,7 +196,10 @@ fn replay<V: Vfs>(
 ) -> Result<Replayed<V::File>, LedgerError> {
     let first = segments[0];
     if first > covered + 1 {
-        let reason = CorruptReason::LogAfterSnapshotGap { first_seq: first, covered };
+        let reason = CorruptReason::LogAfterSnapshotGap {
+            first_seq: first,
+            covered,
+        };
         return Err(corrupt(layout, layout.segment_path(first), 0, reason));
     }
     let mut records = Vec::new();
@@ -160,7 +208,15 @@ fn replay<V: Vfs>(
     for (index, &first_seq) in segments.iter().enumerate() {
         let path = layout.segment_path(first_seq);
         if first_seq != expected {
-            return Err(corrupt(layout, path, 0, CorruptReason::SequenceGap { expected, found: first_seq }));
+            return Err(corrupt(
+                layout,
+                path,
+                0,
+                CorruptReason::SequenceGap {
+                    expected,
+                    found: first_seq,
+                },
+            ));
         }
         let file = vfs.open(&path).map_err(io_error("open", &path))?;
         let bytes = read_all(&file).map_err(io_error("read", &path))?;
@@ -169,17 +225,34 @@ fn replay<V: Vfs>(
         let before = records.len();
         for (seq, frame) in (first_seq..).zip(&frames.frames) {
             if seq > covered {
-                records.push(Record { seq, kind: frame.kind, payload: frame.payload.to_vec() });
+                records.push(Record {
+                    seq,
+                    kind: frame.kind,
+                    payload: frame.payload.to_vec(),
+                });
             }
         }
-        assert!(records[before..].windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+        assert!(records[before..]
+            .windows(2)
+            .all(|w| w[0].seq + 1 == w[1].seq));
         expected = first_seq + frames.frames.len() as u64;
         if !is_last {
             sealed.push_back(Sealed { first_seq, path });
             continue;
         }
-        let active = open_active(file, path, first_seq, frames.valid_bytes, bytes.len() as u64)?;
-        return Ok(Replayed { sealed, active, next_seq: expected, records });
+        let active = open_active(
+            file,
+            path,
+            first_seq,
+            frames.valid_bytes,
+            bytes.len() as u64,
+        )?;
+        return Ok(Replayed {
+            sealed,
+            active,
+            next_seq: expected,
+            records,
+        });
     }
     unreachable!("the loop returns at the last segment")
 }
@@ -214,7 +287,10 @@ fn read_frames<'a>(
             return Err(corrupt(layout, path.to_path_buf(), offset as u64, damage));
         }
         if let Some(valid_offset) = next_valid_frame(bytes, offset, record_bytes_max) {
-            let reason = CorruptReason::DamageBeforeValidFrame { damage: Box::new(damage), valid_offset };
+            let reason = CorruptReason::DamageBeforeValidFrame {
+                damage: Box::new(damage),
+                valid_offset,
+            };
             return Err(corrupt(layout, path.to_path_buf(), offset as u64, reason));
         }
         tracing::warn!(
@@ -226,7 +302,10 @@ fn read_frames<'a>(
         );
         break;
     }
-    Ok(Frames { frames, valid_bytes: offset as u64 })
+    Ok(Frames {
+        frames,
+        valid_bytes: offset as u64,
+    })
 }
 
 /// The first offset after `damaged` where an intact frame starts, if any.
@@ -250,14 +329,26 @@ fn open_active<F: VfsFile>(
 ) -> Result<Active<F>, LedgerError> {
     assert!(valid_bytes <= file_bytes);
     if file_bytes > valid_bytes {
-        file.set_len(valid_bytes).map_err(io_error("truncate", &path))?;
+        file.set_len(valid_bytes)
+            .map_err(io_error("truncate", &path))?;
     }
     file.sync_data().map_err(io_error("fdatasync", &path))?;
     let file = Arc::new(file);
-    Ok(Active { first_seq, path, file, written_bytes: valid_bytes, allocated_bytes: valid_bytes })
+    Ok(Active {
+        first_seq,
+        path,
+        file,
+        written_bytes: valid_bytes,
+        allocated_bytes: valid_bytes,
+    })
 }
 
 fn corrupt(layout: &Layout, file: PathBuf, offset: u64, reason: CorruptReason) -> LedgerError {
     tracing::error!(file = %file.display(), offset, %reason, "ledger corruption");
-    LedgerError::Corrupt { data_dir: layout.root.clone(), file, offset, reason }
+    LedgerError::Corrupt {
+        data_dir: layout.root.clone(),
+        file,
+        offset,
+        reason,
+    }
 }

@@ -46,7 +46,11 @@ pub struct SharedLedger<V: Vfs> {
 impl<V: Vfs> SharedLedger<V> {
     /// Shares an open ledger.
     pub fn new(ledger: Ledger<V>) -> Self {
-        SharedLedger { ledger: Mutex::new(ledger), synced: Condvar::new(), snapshotting: Mutex::new(()) }
+        SharedLedger {
+            ledger: Mutex::new(ledger),
+            synced: Condvar::new(),
+            snapshotting: Mutex::new(()),
+        }
     }
 
     /// Appends a record and returns its sequence number without waiting
@@ -66,7 +70,10 @@ impl<V: Vfs> SharedLedger<V> {
     pub fn wait_durable(&self, seq: u64) -> Result<u64, LedgerError> {
         let mut ledger = self.lock()?;
         if seq > ledger.last_seq() {
-            return Err(LedgerError::NotAppended { seq, last_seq: ledger.last_seq() });
+            return Err(LedgerError::NotAppended {
+                seq,
+                last_seq: ledger.last_seq(),
+            });
         }
         while ledger.durable_seq() < seq {
             ledger = self.sync_or_wait(ledger)?;
@@ -144,7 +151,10 @@ impl<V: Vfs> SharedLedger<V> {
             return Ok(ledger);
         };
         drop(ledger);
-        let mut unwinding = PoisonOnUnwind { shared: self, armed: true };
+        let mut unwinding = PoisonOnUnwind {
+            shared: self,
+            armed: true,
+        };
         let outcome = job.run();
         unwinding.armed = false;
         let mut ledger = self.lock()?;

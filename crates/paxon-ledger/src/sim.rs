@@ -75,7 +75,13 @@ impl Default for SimState {
     fn default() -> Self {
         let mut nodes = BTreeMap::new();
         nodes.insert(ROOT, Node::Dir(DirNode::default()));
-        SimState { generation: 0, nodes, next_id: ROOT + 1, fail_sync_data: false, sync_data_count: 0 }
+        SimState {
+            generation: 0,
+            nodes,
+            next_id: ROOT + 1,
+            fail_sync_data: false,
+            sync_data_count: 0,
+        }
     }
 }
 
@@ -160,7 +166,11 @@ impl SimVfs {
         if let Some(old) = state.dir(dir)?.current.get(file_name).copied() {
             state.file_mut(old)?; // a directory of that name is an error
         }
-        let file = FileNode { durable: bytes.to_vec(), current: bytes.to_vec(), unsynced: Vec::new() };
+        let file = FileNode {
+            durable: bytes.to_vec(),
+            current: bytes.to_vec(),
+            unsynced: Vec::new(),
+        };
         state.insert_durable(dir, file_name, Node::File(file))?;
         Ok(())
     }
@@ -188,7 +198,11 @@ impl SimVfs {
     }
 
     fn handle(&self, state: &SimState, id: NodeId) -> SimFile {
-        SimFile { state: Arc::clone(&self.state), id, generation: state.generation }
+        SimFile {
+            state: Arc::clone(&self.state),
+            id,
+            generation: state.generation,
+        }
     }
 }
 
@@ -209,7 +223,13 @@ impl FileNode {
             let zero_extend = rng.next() & 1 == 1;
             let end = if zero_extend { bytes.len() } else { landed };
             let old_len = self.durable.len() as u64;
-            apply(&mut self.durable, &Op::Write { offset: *offset, bytes: bytes[..landed].to_vec() });
+            apply(
+                &mut self.durable,
+                &Op::Write {
+                    offset: *offset,
+                    bytes: bytes[..landed].to_vec(),
+                },
+            );
             let extent_end = (*offset + end as u64).max(old_len) as usize;
             if self.durable.len() < extent_end {
                 self.durable.resize(extent_end, 0);
@@ -221,7 +241,10 @@ impl FileNode {
 
 fn apply(bytes: &mut Vec<u8>, op: &Op) {
     match op {
-        Op::Write { offset, bytes: data } => {
+        Op::Write {
+            offset,
+            bytes: data,
+        } => {
             let start = *offset as usize;
             let end = start + data.len();
             if bytes.len() < end {
@@ -258,7 +281,11 @@ impl SimState {
     fn resolve(&self, path: &Path) -> io::Result<NodeId> {
         let mut id = ROOT;
         for name in components(path)? {
-            id = *self.dir(id)?.current.get(&name).ok_or_else(|| not_found(path))?;
+            id = *self
+                .dir(id)?
+                .current
+                .get(&name)
+                .ok_or_else(|| not_found(path))?;
         }
         Ok(id)
     }
@@ -268,7 +295,11 @@ impl SimState {
         let name = names.pop().ok_or_else(|| invalid_input("empty path"))?;
         let mut id = ROOT;
         for dir_name in names {
-            id = *self.dir(id)?.current.get(&dir_name).ok_or_else(|| not_found(path))?;
+            id = *self
+                .dir(id)?
+                .current
+                .get(&dir_name)
+                .ok_or_else(|| not_found(path))?;
         }
         self.dir(id)?;
         Ok((id, name))
@@ -277,7 +308,10 @@ impl SimState {
     fn dir(&self, id: NodeId) -> io::Result<&DirNode> {
         match self.nodes.get(&id) {
             Some(Node::Dir(dir)) => Ok(dir),
-            Some(Node::File(_)) => Err(io::Error::new(io::ErrorKind::NotADirectory, "not a directory")),
+            Some(Node::File(_)) => Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "not a directory",
+            )),
             None => Err(io::Error::new(io::ErrorKind::NotFound, "no such node")),
         }
     }
@@ -285,7 +319,10 @@ impl SimState {
     fn dir_mut(&mut self, id: NodeId) -> io::Result<&mut DirNode> {
         match self.nodes.get_mut(&id) {
             Some(Node::Dir(dir)) => Ok(dir),
-            Some(Node::File(_)) => Err(io::Error::new(io::ErrorKind::NotADirectory, "not a directory")),
+            Some(Node::File(_)) => Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "not a directory",
+            )),
             None => Err(io::Error::new(io::ErrorKind::NotFound, "no such node")),
         }
     }
@@ -293,7 +330,10 @@ impl SimState {
     fn file_mut(&mut self, id: NodeId) -> io::Result<&mut FileNode> {
         match self.nodes.get_mut(&id) {
             Some(Node::File(file)) => Ok(file),
-            Some(Node::Dir(_)) => Err(io::Error::new(io::ErrorKind::IsADirectory, "is a directory")),
+            Some(Node::Dir(_)) => Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "is a directory",
+            )),
             None => Err(io::Error::new(io::ErrorKind::NotFound, "file was removed")),
         }
     }
@@ -328,7 +368,10 @@ impl Vfs for SimVfs {
         let mut state = self.lock();
         let (parent, name) = state.parent_and_name(path)?;
         if state.dir(parent)?.current.contains_key(&name) {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "already exists"));
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "already exists",
+            ));
         }
         state.insert_current(parent, &name, Node::Dir(DirNode::default()))?;
         Ok(())
@@ -360,7 +403,11 @@ impl Vfs for SimVfs {
         let mut state = self.lock();
         let (from_dir, from_name) = state.parent_and_name(from)?;
         let (to_dir, to_name) = state.parent_and_name(to)?;
-        let id = *state.dir(from_dir)?.current.get(&from_name).ok_or_else(|| not_found(from))?;
+        let id = *state
+            .dir(from_dir)?
+            .current
+            .get(&from_name)
+            .ok_or_else(|| not_found(from))?;
         if let Some(existing) = state.dir(to_dir)?.current.get(&to_name).copied() {
             state.file_mut(existing)?;
         }
@@ -372,7 +419,11 @@ impl Vfs for SimVfs {
     fn remove(&self, path: &Path) -> io::Result<()> {
         let mut state = self.lock();
         let (parent, name) = state.parent_and_name(path)?;
-        let id = *state.dir(parent)?.current.get(&name).ok_or_else(|| not_found(path))?;
+        let id = *state
+            .dir(parent)?
+            .current
+            .get(&name)
+            .ok_or_else(|| not_found(path))?;
         state.file_mut(id)?;
         state.dir_mut(parent)?.current.remove(&name);
         Ok(())
@@ -399,7 +450,10 @@ impl SimFile {
     fn lock_current(&self) -> io::Result<MutexGuard<'_, SimState>> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.generation != self.generation {
-            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "stale file handle: the simulated machine crashed"));
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "stale file handle: the simulated machine crashed",
+            ));
         }
         Ok(state)
     }
@@ -417,9 +471,14 @@ impl VfsFile for SimFile {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         self.with_file(|file| {
             let start = usize::try_from(offset).map_err(|_| invalid_input("offset too large"))?;
-            let end = start.checked_add(buf.len()).ok_or_else(|| invalid_input("read past u64"))?;
+            let end = start
+                .checked_add(buf.len())
+                .ok_or_else(|| invalid_input("read past u64"))?;
             let Some(bytes) = file.current.get(start..end) else {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of the file"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "read past the end of the file",
+                ));
             };
             buf.copy_from_slice(bytes);
             Ok(())
@@ -428,7 +487,10 @@ impl VfsFile for SimFile {
 
     fn write_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()> {
         self.with_file(|file| {
-            let op = Op::Write { offset, bytes: bytes.to_vec() };
+            let op = Op::Write {
+                offset,
+                bytes: bytes.to_vec(),
+            };
             apply(&mut file.current, &op);
             file.unsynced.push(op);
             Ok(())
@@ -454,7 +516,10 @@ impl VfsFile for SimFile {
         for op in std::mem::take(&mut file.unsynced) {
             apply(&mut file.durable, &op);
         }
-        assert_eq!(file.durable, file.current, "sim: synced bytes must equal what reads see");
+        assert_eq!(
+            file.durable, file.current,
+            "sim: synced bytes must equal what reads see"
+        );
         Ok(())
     }
 }
@@ -465,16 +530,25 @@ fn components(path: &Path) -> io::Result<Vec<String>> {
         match component {
             Component::RootDir | Component::CurDir => {}
             Component::Normal(name) => {
-                names.push(name.to_str().ok_or_else(|| invalid_input("path is not UTF-8"))?.to_string());
+                names.push(
+                    name.to_str()
+                        .ok_or_else(|| invalid_input("path is not UTF-8"))?
+                        .to_string(),
+                );
             }
-            Component::ParentDir | Component::Prefix(_) => return Err(invalid_input("unsupported path component")),
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(invalid_input("unsupported path component"))
+            }
         }
     }
     Ok(names)
 }
 
 fn not_found(path: &Path) -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, format!("{} not found", path.display()))
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{} not found", path.display()),
+    )
 }
 
 fn invalid_input(message: &str) -> io::Error {

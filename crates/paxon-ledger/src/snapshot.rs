@@ -45,11 +45,18 @@ impl fmt::Display for Defect {
         match self {
             Defect::TooShort(len) => write!(f, "{len} bytes is shorter than the header"),
             Defect::BadMagic => write!(f, "bad magic"),
-            Defect::SeqMismatch { header } => write!(f, "header says seq {header}, the name disagrees"),
-            Defect::LengthMismatch { header, actual } => write!(f, "header says {header} body bytes, file has {actual}"),
+            Defect::SeqMismatch { header } => {
+                write!(f, "header says seq {header}, the name disagrees")
+            }
+            Defect::LengthMismatch { header, actual } => {
+                write!(f, "header says {header} body bytes, file has {actual}")
+            }
             Defect::TooLarge(len) => write!(f, "body of {len} bytes exceeds snapshot_bytes_max"),
             Defect::BadChecksum { stored, computed } => {
-                write!(f, "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")
+                write!(
+                    f,
+                    "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
+                )
             }
         }
     }
@@ -75,7 +82,9 @@ fn decode(seq: u64, file: &[u8], snapshot_bytes_max: u64) -> Result<&[u8], Defec
     let Some((head, body)) = file.split_at_checked(SNAPSHOT_HEADER_BYTES) else {
         return Err(Defect::TooShort(file.len() as u64));
     };
-    let word = |range: std::ops::Range<usize>| u64::from_le_bytes(head[range].try_into().unwrap_or([0; 8]));
+    let word = |range: std::ops::Range<usize>| {
+        u64::from_le_bytes(head[range].try_into().unwrap_or([0; 8]))
+    };
     if head[..8] != MAGIC {
         return Err(Defect::BadMagic);
     }
@@ -86,7 +95,10 @@ fn decode(seq: u64, file: &[u8], snapshot_bytes_max: u64) -> Result<&[u8], Defec
         return Err(Defect::SeqMismatch { header: header_seq });
     }
     if header_len != body.len() as u64 {
-        return Err(Defect::LengthMismatch { header: header_len, actual: body.len() as u64 });
+        return Err(Defect::LengthMismatch {
+            header: header_len,
+            actual: body.len() as u64,
+        });
     }
     if header_len > snapshot_bytes_max {
         return Err(Defect::TooLarge(header_len));
@@ -99,25 +111,38 @@ fn decode(seq: u64, file: &[u8], snapshot_bytes_max: u64) -> Result<&[u8], Defec
 }
 
 /// Writes a snapshot durably: temp file, `fdatasync`, rename, `fsync` dir.
-pub(crate) fn write<V: Vfs>(vfs: &V, layout: &Layout, seq: u64, body: &[u8]) -> Result<(), LedgerError> {
+pub(crate) fn write<V: Vfs>(
+    vfs: &V,
+    layout: &Layout,
+    seq: u64,
+    body: &[u8],
+) -> Result<(), LedgerError> {
     let temp = layout.snapshot_temp_path(seq);
     let path = layout.snapshot_path(seq);
     let file = vfs.create(&temp).map_err(io_error("create", &temp))?;
     let head = header(seq, body);
     file.write_at(0, &head).map_err(io_error("write", &temp))?;
-    file.write_at(SNAPSHOT_HEADER_BYTES as u64, body).map_err(io_error("write", &temp))?;
+    file.write_at(SNAPSHOT_HEADER_BYTES as u64, body)
+        .map_err(io_error("write", &temp))?;
     file.sync_data().map_err(io_error("fdatasync", &temp))?;
-    assert_eq!(file.len().map_err(io_error("stat", &temp))?, (SNAPSHOT_HEADER_BYTES + body.len()) as u64);
+    assert_eq!(
+        file.len().map_err(io_error("stat", &temp))?,
+        (SNAPSHOT_HEADER_BYTES + body.len()) as u64
+    );
     drop(file);
-    vfs.rename(&temp, &path).map_err(io_error("rename", &temp))?;
-    vfs.sync_dir(&layout.snap).map_err(io_error("fsync directory", &layout.snap))?;
+    vfs.rename(&temp, &path)
+        .map_err(io_error("rename", &temp))?;
+    vfs.sync_dir(&layout.snap)
+        .map_err(io_error("fsync directory", &layout.snap))?;
     tracing::debug!(seq, bytes = body.len(), "snapshot saved");
     Ok(())
 }
 
 /// The snapshots on disk, newest last, after removing leftover temp files.
 pub(crate) fn list<V: Vfs>(vfs: &V, layout: &Layout) -> Result<Vec<u64>, LedgerError> {
-    let names = vfs.list_dir(&layout.snap).map_err(io_error("list", &layout.snap))?;
+    let names = vfs
+        .list_dir(&layout.snap)
+        .map_err(io_error("list", &layout.snap))?;
     let mut seqs = Vec::new();
     for name in names {
         match snapshot_entry(&name) {
@@ -152,7 +177,12 @@ pub(crate) fn load_newest<V: Vfs>(
         } else {
             let bytes = read_all(&file).map_err(io_error("read", &path))?;
             match decode(seq, &bytes, snapshot_bytes_max) {
-                Ok(body) => return Ok(Some(Snapshot { seq, bytes: body.to_vec() })),
+                Ok(body) => {
+                    return Ok(Some(Snapshot {
+                        seq,
+                        bytes: body.to_vec(),
+                    }))
+                }
                 Err(defect) => defect,
             }
         };
@@ -193,12 +223,24 @@ mod tests {
     fn every_defect_is_named() {
         let good = file(42, b"law book");
         assert_eq!(decode(42, &good[..10], 100), Err(Defect::TooShort(10)));
-        assert_eq!(decode(41, &good, 100), Err(Defect::SeqMismatch { header: 42 }));
-        assert_eq!(decode(42, &good[..good.len() - 1], 100), Err(Defect::LengthMismatch { header: 8, actual: 7 }));
+        assert_eq!(
+            decode(41, &good, 100),
+            Err(Defect::SeqMismatch { header: 42 })
+        );
+        assert_eq!(
+            decode(42, &good[..good.len() - 1], 100),
+            Err(Defect::LengthMismatch {
+                header: 8,
+                actual: 7
+            })
+        );
         assert_eq!(decode(42, &good, 7), Err(Defect::TooLarge(8)));
         let mut flipped = good.clone();
         flipped[SNAPSHOT_HEADER_BYTES] ^= 1;
-        assert!(matches!(decode(42, &flipped, 100), Err(Defect::BadChecksum { .. })));
+        assert!(matches!(
+            decode(42, &flipped, 100),
+            Err(Defect::BadChecksum { .. })
+        ));
         let mut magic = good;
         magic[0] = b'X';
         assert_eq!(decode(42, &magic, 100), Err(Defect::BadMagic));

@@ -63,7 +63,8 @@ pub trait VfsFile: Send + Sync + 'static {
 
 /// Reads a whole file into memory.
 pub(crate) fn read_all<F: VfsFile>(file: &F) -> io::Result<Vec<u8>> {
-    let len = usize::try_from(file.len()?).map_err(|_| io::Error::other("file larger than memory"))?;
+    let len =
+        usize::try_from(file.len()?).map_err(|_| io::Error::other("file larger than memory"))?;
     let mut buf = vec![0u8; len];
     file.read_at(0, &mut buf)?;
     Ok(buf)
@@ -91,7 +92,12 @@ impl Vfs for StdVfs {
     }
 
     fn create(&self, path: &Path) -> io::Result<StdFile> {
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
         Ok(StdFile { file })
     }
 

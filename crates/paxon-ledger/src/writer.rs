@@ -94,7 +94,11 @@ impl<V: Vfs> SyncJob<V> {
         for (index, chunk) in self.chunks.iter().enumerate() {
             assert!(chunk.first_seq <= chunk.last_seq && !chunk.bytes.is_empty());
             if let Some(previous) = index.checked_sub(1).map(|i| &self.chunks[i]) {
-                assert_eq!(chunk.first_seq, previous.last_seq + 1, "chunks are contiguous");
+                assert_eq!(
+                    chunk.first_seq,
+                    previous.last_seq + 1,
+                    "chunks are contiguous"
+                );
                 assert!(chunk.new_segment, "only a roll starts a second chunk");
             }
             if chunk.new_segment {
@@ -103,19 +107,34 @@ impl<V: Vfs> SyncJob<V> {
             }
             self.write_chunk(&mut active, &chunk.bytes)?;
         }
-        active.file.sync_data().map_err(io_error("fdatasync", &active.path))?;
+        active
+            .file
+            .sync_data()
+            .map_err(io_error("fdatasync", &active.path))?;
         if !sealed.is_empty() {
             let wal = &self.layout.wal;
-            self.vfs.sync_dir(wal).map_err(io_error("fsync directory", wal))?;
+            self.vfs
+                .sync_dir(wal)
+                .map_err(io_error("fsync directory", wal))?;
         }
-        Ok(SyncDone { sealed, active, durable_seq })
+        Ok(SyncDone {
+            sealed,
+            active,
+            durable_seq,
+        })
     }
 
     fn create_segment(&self, first_seq: u64) -> Result<Active<V::File>, LedgerError> {
         let path = self.layout.segment_path(first_seq);
         let file = self.vfs.create(&path).map_err(io_error("create", &path))?;
         tracing::debug!(path = %path.display(), "segment created");
-        Ok(Active { first_seq, path, file: Arc::new(file), written_bytes: 0, allocated_bytes: 0 })
+        Ok(Active {
+            first_seq,
+            path,
+            file: Arc::new(file),
+            written_bytes: 0,
+            allocated_bytes: 0,
+        })
     }
 
     /// Writes `bytes` after the records of `active`, then extends the
@@ -123,16 +142,27 @@ impl<V: Vfs> SyncJob<V> {
     fn write_chunk(&self, active: &mut Active<V::File>, bytes: &[u8]) -> Result<(), LedgerError> {
         let offset = active.written_bytes;
         let end = offset + bytes.len() as u64;
-        assert!(end <= self.segment_bytes_max, "append planned the segment to fit");
-        active.file.write_at(offset, bytes).map_err(io_error("write", &active.path))?;
+        assert!(
+            end <= self.segment_bytes_max,
+            "append planned the segment to fit"
+        );
+        active
+            .file
+            .write_at(offset, bytes)
+            .map_err(io_error("write", &active.path))?;
         active.written_bytes = end;
         active.allocated_bytes = active.allocated_bytes.max(end);
         if self.preallocate_bytes > 0 && end == active.allocated_bytes {
-            let target = end.div_ceil(self.preallocate_bytes).saturating_mul(self.preallocate_bytes);
+            let target = end
+                .div_ceil(self.preallocate_bytes)
+                .saturating_mul(self.preallocate_bytes);
             let target = target.min(self.segment_bytes_max);
             if target > end {
                 let zeros = vec![0u8; (target - end) as usize];
-                active.file.write_at(end, &zeros).map_err(io_error("preallocate", &active.path))?;
+                active
+                    .file
+                    .write_at(end, &zeros)
+                    .map_err(io_error("preallocate", &active.path))?;
                 active.allocated_bytes = target;
             }
         }
@@ -145,11 +175,26 @@ impl<V: Vfs> SyncJob<V> {
 /// the preallocated zeros, then `fdatasync` records and length together.
 fn seal<F: VfsFile>(active: &Active<F>) -> Result<Sealed, LedgerError> {
     if active.allocated_bytes > active.written_bytes {
-        active.file.set_len(active.written_bytes).map_err(io_error("truncate", &active.path))?;
+        active
+            .file
+            .set_len(active.written_bytes)
+            .map_err(io_error("truncate", &active.path))?;
     }
-    active.file.sync_data().map_err(io_error("fdatasync", &active.path))?;
+    active
+        .file
+        .sync_data()
+        .map_err(io_error("fdatasync", &active.path))?;
     let len = active.file.len().map_err(io_error("stat", &active.path))?;
-    assert_eq!(len, active.written_bytes, "a sealed segment ends at its last record");
-    assert!(active.written_bytes > 0, "a segment is sealed only once it holds a record");
-    Ok(Sealed { first_seq: active.first_seq, path: active.path.clone() })
+    assert_eq!(
+        len, active.written_bytes,
+        "a sealed segment ends at its last record"
+    );
+    assert!(
+        active.written_bytes > 0,
+        "a segment is sealed only once it holds a record"
+    );
+    Ok(Sealed {
+        first_seq: active.first_seq,
+        path: active.path.clone(),
+    })
 }

@@ -52,19 +52,43 @@ fn snapshot_bytes(seq: u64) -> Vec<u8> {
 fn check(seed: u64, recovered: &Recovered, acknowledged: u64, appended: u64) -> u64 {
     let covered = match &recovered.snapshot {
         Some(snapshot) => {
-            assert_eq!(snapshot.bytes, snapshot_bytes(snapshot.seq), "seed {seed}: snapshot content");
+            assert_eq!(
+                snapshot.bytes,
+                snapshot_bytes(snapshot.seq),
+                "seed {seed}: snapshot content"
+            );
             snapshot.seq
         }
         None => 0,
     };
     for (index, record) in recovered.records.iter().enumerate() {
-        assert_eq!(record.seq, covered + 1 + index as u64, "seed {seed}: records follow the snapshot");
-        assert_eq!(record.kind, (record.seq % 5) as u8, "seed {seed}: kind of {}", record.seq);
-        assert_eq!(record.payload, payload(record.seq), "seed {seed}: payload of {}", record.seq);
+        assert_eq!(
+            record.seq,
+            covered + 1 + index as u64,
+            "seed {seed}: records follow the snapshot"
+        );
+        assert_eq!(
+            record.kind,
+            (record.seq % 5) as u8,
+            "seed {seed}: kind of {}",
+            record.seq
+        );
+        assert_eq!(
+            record.payload,
+            payload(record.seq),
+            "seed {seed}: payload of {}",
+            record.seq
+        );
     }
     let last = covered + recovered.records.len() as u64;
-    assert!(last >= acknowledged, "seed {seed}: lost acknowledged records ({last} < {acknowledged})");
-    assert!(last <= appended, "seed {seed}: invented records ({last} > {appended})");
+    assert!(
+        last >= acknowledged,
+        "seed {seed}: lost acknowledged records ({last} < {acknowledged})"
+    );
+    assert!(
+        last <= appended,
+        "seed {seed}: invented records ({last} > {appended})"
+    );
     last
 }
 
@@ -75,7 +99,10 @@ fn live(rng: &mut SplitMix64, vfs: &SimVfs, ledger: &mut Ledger<SimVfs>) -> (u64
     for _ in 0..rng.below(12) {
         for _ in 0..=rng.below(6) {
             let seq = ledger.last_seq() + 1;
-            assert_eq!(ledger.append((seq % 5) as u8, &payload(seq)).ok(), Some(seq));
+            assert_eq!(
+                ledger.append((seq % 5) as u8, &payload(seq)).ok(),
+                Some(seq)
+            );
         }
         vfs.set_fail_sync_data(rng.below(10) == 0);
         match ledger.sync() {
@@ -128,11 +155,25 @@ fn appends_before_one_wait_share_one_fdatasync() -> Result<(), LedgerError> {
     assert_eq!(shared.append(1, b"a")?, 1);
     assert_eq!(shared.append(1, b"b")?, 2);
     assert_eq!(shared.append(1, b"c")?, 3);
-    assert_eq!(shared.wait_durable(2)?, 3, "the sync covered everything appended");
+    assert_eq!(
+        shared.wait_durable(2)?,
+        3,
+        "the sync covered everything appended"
+    );
     assert_eq!(vfs.sync_data_count() - syncs_before, 1);
     assert_eq!(shared.wait_durable(3)?, 3);
-    assert_eq!(vfs.sync_data_count() - syncs_before, 1, "already durable: no second sync");
-    assert!(matches!(shared.wait_durable(4), Err(LedgerError::NotAppended { seq: 4, last_seq: 3 })));
+    assert_eq!(
+        vfs.sync_data_count() - syncs_before,
+        1,
+        "already durable: no second sync"
+    );
+    assert!(matches!(
+        shared.wait_durable(4),
+        Err(LedgerError::NotAppended {
+            seq: 4,
+            last_seq: 3
+        })
+    ));
     Ok(())
 }
 
@@ -145,7 +186,9 @@ fn concurrent_appenders_each_get_their_records_durable_in_their_order() -> Resul
         .map(|thread| {
             let shared = Arc::clone(&shared);
             std::thread::spawn(move || -> Result<Vec<u64>, LedgerError> {
-                (0..50u8).map(|i| shared.append_durable(thread, &[thread, i])).collect()
+                (0..50u8)
+                    .map(|i| shared.append_durable(thread, &[thread, i]))
+                    .collect()
             })
         })
         .collect();
@@ -163,8 +206,12 @@ fn concurrent_appenders_each_get_their_records_durable_in_their_order() -> Resul
     let (_, recovered) = Ledger::open(vfs.clone(), DIR, config())?;
     assert_eq!(recovered.records.len(), 400);
     for thread in 0..8u8 {
-        let order: Vec<u8> =
-            recovered.records.iter().filter(|r| r.kind == thread).map(|r| r.payload[1]).collect();
+        let order: Vec<u8> = recovered
+            .records
+            .iter()
+            .filter(|r| r.kind == thread)
+            .map(|r| r.payload[1])
+            .collect();
         assert_eq!(order, (0..50).collect::<Vec<u8>>(), "thread {thread}");
     }
     Ok(())
@@ -177,9 +224,18 @@ fn a_failed_group_sync_fails_every_waiter_and_poisons_the_ledger() -> Result<(),
     let shared = SharedLedger::new(ledger);
     shared.append_durable(1, b"ok")?;
     vfs.set_fail_sync_data(true);
-    assert!(matches!(shared.append_durable(1, b"lost"), Err(LedgerError::Io { op: "fdatasync", .. })));
+    assert!(matches!(
+        shared.append_durable(1, b"lost"),
+        Err(LedgerError::Io {
+            op: "fdatasync",
+            ..
+        })
+    ));
     vfs.set_fail_sync_data(false);
-    assert!(matches!(shared.append(1, b"after"), Err(LedgerError::Poisoned(_))));
+    assert!(matches!(
+        shared.append(1, b"after"),
+        Err(LedgerError::Poisoned(_))
+    ));
     assert!(matches!(shared.sync(), Err(LedgerError::Poisoned(_))));
     Ok(())
 }

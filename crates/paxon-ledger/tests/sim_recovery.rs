@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use paxon_ledger::sim::SimVfs;
-use paxon_ledger::{CorruptReason, Ledger, LedgerConfig, LedgerError, Record, Recovered, Snapshot, Vfs};
+use paxon_ledger::{
+    CorruptReason, Ledger, LedgerConfig, LedgerError, Record, Recovered, Snapshot, Vfs,
+};
 
 const DIR: &str = "/data";
 /// Every test record has a 10-byte payload: a 19-byte frame.
@@ -39,7 +41,11 @@ fn payload(seq: u64) -> Vec<u8> {
 }
 
 fn record(seq: u64) -> Record {
-    Record { seq, kind: (seq % 3) as u8, payload: payload(seq) }
+    Record {
+        seq,
+        kind: (seq % 3) as u8,
+        payload: payload(seq),
+    }
 }
 
 fn records(seqs: std::ops::RangeInclusive<u64>) -> Vec<Record> {
@@ -62,7 +68,8 @@ fn ledger_with(vfs: &SimVfs, count: u64) -> Result<Ledger<SimVfs>, LedgerError> 
 }
 
 fn wal_names(vfs: &SimVfs) -> Vec<String> {
-    vfs.list_dir(Path::new("/data/wal")).expect("wal dir exists")
+    vfs.list_dir(Path::new("/data/wal"))
+        .expect("wal dir exists")
 }
 
 fn file_len(vfs: &SimVfs, path: &Path) -> u64 {
@@ -81,11 +88,28 @@ fn records_come_back_in_order_with_their_sequence_numbers() -> Result<(), Ledger
     drop(ledger);
     let (ledger, recovered) = open(&vfs)?;
     let expected = vec![
-        Record { seq: 1, kind: 7, payload: b"promise".to_vec() },
-        Record { seq: 2, kind: 8, payload: Vec::new() },
+        Record {
+            seq: 1,
+            kind: 7,
+            payload: b"promise".to_vec(),
+        },
+        Record {
+            seq: 2,
+            kind: 8,
+            payload: Vec::new(),
+        },
     ];
-    assert_eq!(recovered, Recovered { snapshot: None, records: expected });
-    assert_eq!((ledger.last_seq(), ledger.durable_seq(), ledger.first_seq()), (2, 2, 1));
+    assert_eq!(
+        recovered,
+        Recovered {
+            snapshot: None,
+            records: expected
+        }
+    );
+    assert_eq!(
+        (ledger.last_seq(), ledger.durable_seq(), ledger.first_seq()),
+        (2, 2, 1)
+    );
     Ok(())
 }
 
@@ -93,7 +117,11 @@ fn records_come_back_in_order_with_their_sequence_numbers() -> Result<(), Ledger
 fn segments_roll_before_exceeding_segment_bytes_max() -> Result<(), LedgerError> {
     let vfs = SimVfs::new();
     drop(ledger_with(&vfs, 7)?);
-    let names = ["00000000000000000001.wal", "00000000000000000004.wal", "00000000000000000007.wal"];
+    let names = [
+        "00000000000000000001.wal",
+        "00000000000000000004.wal",
+        "00000000000000000007.wal",
+    ];
     assert_eq!(wal_names(&vfs), names);
     assert_eq!(file_len(&vfs, &segment(1)), 3 * FRAME);
     assert_eq!(file_len(&vfs, &segment(4)), 3 * FRAME);
@@ -105,7 +133,10 @@ fn segments_roll_before_exceeding_segment_bytes_max() -> Result<(), LedgerError>
 #[test]
 fn preallocated_zeros_are_cut_off_on_open_and_at_roll() -> Result<(), LedgerError> {
     let vfs = SimVfs::new();
-    let config = LedgerConfig { preallocate_bytes: 32, ..config() };
+    let config = LedgerConfig {
+        preallocate_bytes: 32,
+        ..config()
+    };
     let (mut ledger, _) = Ledger::open(vfs.clone(), DIR, config.clone())?;
     ledger.append(1, &payload(1))?;
     ledger.sync()?;
@@ -117,7 +148,11 @@ fn preallocated_zeros_are_cut_off_on_open_and_at_roll() -> Result<(), LedgerErro
         ledger.append(seq as u8, &payload(seq))?;
     }
     ledger.sync()?;
-    assert_eq!(file_len(&vfs, &segment(1)), 3 * FRAME, "sealed at its exact length");
+    assert_eq!(
+        file_len(&vfs, &segment(1)),
+        3 * FRAME,
+        "sealed at its exact length"
+    );
     assert_eq!(file_len(&vfs, &segment(4)), 32);
     drop(ledger);
     let (_, recovered) = Ledger::open(vfs.clone(), DIR, config)?;
@@ -127,15 +162,23 @@ fn preallocated_zeros_are_cut_off_on_open_and_at_roll() -> Result<(), LedgerErro
 }
 
 #[test]
-fn crash_drops_writes_whose_fdatasync_failed_and_the_ledger_refuses_to_go_on() -> Result<(), LedgerError> {
+fn crash_drops_writes_whose_fdatasync_failed_and_the_ledger_refuses_to_go_on(
+) -> Result<(), LedgerError> {
     let vfs = SimVfs::new();
     let mut ledger = ledger_with(&vfs, 2)?;
     vfs.set_fail_sync_data(true);
     assert_eq!(append(&mut ledger, 3)?, 3);
     let error = ledger.sync().unwrap_err();
     assert!(matches!(&error, LedgerError::Io { op: "fdatasync", path, .. } if *path == segment(1)));
-    assert!(matches!(ledger.append(1, &payload(4)), Err(LedgerError::Poisoned(_))));
-    assert_eq!(file_len(&vfs, &segment(1)), 3 * FRAME, "written, not durable");
+    assert!(matches!(
+        ledger.append(1, &payload(4)),
+        Err(LedgerError::Poisoned(_))
+    ));
+    assert_eq!(
+        file_len(&vfs, &segment(1)),
+        3 * FRAME,
+        "written, not durable"
+    );
     vfs.set_fail_sync_data(false);
     vfs.crash();
     assert_eq!(file_len(&vfs, &segment(1)), 2 * FRAME);
@@ -177,7 +220,11 @@ fn torn_and_zeroed_tails_are_cut_off_on_disk() -> Result<(), LedgerError> {
     let vfs = SimVfs::new();
     drop(ledger_with(&vfs, 3)?);
     let bytes = vfs.read_file(&segment(1)).expect("segment");
-    for tail in [bytes[2 * FRAME as usize..50].to_vec(), vec![0u8; 100], vec![0u8; 4]] {
+    for tail in [
+        bytes[2 * FRAME as usize..50].to_vec(),
+        vec![0u8; 100],
+        vec![0u8; 4],
+    ] {
         let mut torn = bytes[..2 * FRAME as usize].to_vec();
         torn.extend_from_slice(&tail);
         vfs.put_file(&segment(1), &torn).expect("plant");
@@ -194,12 +241,33 @@ fn bit_flip_in_the_middle_of_the_last_segment_is_corruption() -> Result<(), Ledg
     drop(ledger_with(&vfs, 3)?);
     vfs.flip_bit(&segment(1), 11, 0).expect("flip"); // a payload byte of record 1
     let error = open(&vfs).err().expect("corruption");
-    let LedgerError::Corrupt { file, offset, reason, data_dir } = &error else { panic!("{error}") };
-    assert_eq!((file, *offset, data_dir), (&segment(1), 0, &PathBuf::from(DIR)));
-    let CorruptReason::DamageBeforeValidFrame { damage, valid_offset } = reason else { panic!("{reason}") };
+    let LedgerError::Corrupt {
+        file,
+        offset,
+        reason,
+        data_dir,
+    } = &error
+    else {
+        panic!("{error}")
+    };
+    assert_eq!(
+        (file, *offset, data_dir),
+        (&segment(1), 0, &PathBuf::from(DIR))
+    );
+    let CorruptReason::DamageBeforeValidFrame {
+        damage,
+        valid_offset,
+    } = reason
+    else {
+        panic!("{reason}")
+    };
     assert!(matches!(**damage, CorruptReason::BadChecksum { .. }));
     assert_eq!(*valid_offset, FRAME);
-    assert_eq!(file_len(&vfs, &segment(1)), 3 * FRAME, "nothing was truncated");
+    assert_eq!(
+        file_len(&vfs, &segment(1)),
+        3 * FRAME,
+        "nothing was truncated"
+    );
     Ok(())
 }
 
@@ -208,7 +276,9 @@ fn flipped_length_bit_mid_log_is_corruption_naming_the_length() -> Result<(), Le
     let vfs = SimVfs::new();
     drop(ledger_with(&vfs, 3)?);
     vfs.flip_bit(&segment(1), FRAME, 7).expect("flip"); // length of record 2: 10 -> 138
-    let Err(LedgerError::Corrupt { offset, reason, .. }) = open(&vfs) else { panic!("expected corruption") };
+    let Err(LedgerError::Corrupt { offset, reason, .. }) = open(&vfs) else {
+        panic!("expected corruption")
+    };
     assert_eq!(offset, FRAME);
     let expected = CorruptReason::DamageBeforeValidFrame {
         damage: Box::new(CorruptReason::LengthTooLarge { len: 138, max: 16 }),
@@ -219,7 +289,8 @@ fn flipped_length_bit_mid_log_is_corruption_naming_the_length() -> Result<(), Le
 }
 
 #[test]
-fn bit_flip_in_the_last_record_of_the_last_segment_is_treated_as_a_torn_tail() -> Result<(), LedgerError> {
+fn bit_flip_in_the_last_record_of_the_last_segment_is_treated_as_a_torn_tail(
+) -> Result<(), LedgerError> {
     let vfs = SimVfs::new();
     drop(ledger_with(&vfs, 3)?);
     vfs.flip_bit(&segment(1), 2 * FRAME + 12, 3).expect("flip");
@@ -234,7 +305,15 @@ fn bit_flip_in_a_sealed_segment_is_corruption_even_in_its_last_record() -> Resul
     let vfs = SimVfs::new();
     drop(ledger_with(&vfs, 4)?);
     vfs.flip_bit(&segment(1), 2 * FRAME + 12, 3).expect("flip");
-    let Err(LedgerError::Corrupt { file, offset, reason, .. }) = open(&vfs) else { panic!("expected corruption") };
+    let Err(LedgerError::Corrupt {
+        file,
+        offset,
+        reason,
+        ..
+    }) = open(&vfs)
+    else {
+        panic!("expected corruption")
+    };
     assert_eq!((file, offset), (segment(1), 2 * FRAME));
     assert!(matches!(reason, CorruptReason::BadChecksum { .. }));
     Ok(())
@@ -261,24 +340,48 @@ fn missing_first_segment_without_a_snapshot_is_corruption() -> Result<(), Ledger
     let vfs = SimVfs::new();
     drop(ledger_with(&vfs, 7)?);
     vfs.remove(&segment(1)).expect("remove");
-    let Err(LedgerError::Corrupt { reason, .. }) = open(&vfs) else { panic!("expected corruption") };
-    assert_eq!(reason, CorruptReason::LogAfterSnapshotGap { first_seq: 4, covered: 0 });
+    let Err(LedgerError::Corrupt { reason, .. }) = open(&vfs) else {
+        panic!("expected corruption")
+    };
+    assert_eq!(
+        reason,
+        CorruptReason::LogAfterSnapshotGap {
+            first_seq: 4,
+            covered: 0
+        }
+    );
     Ok(())
 }
 
 #[test]
-fn snapshot_then_trim_drops_whole_segments_and_open_returns_what_follows() -> Result<(), LedgerError> {
+fn snapshot_then_trim_drops_whole_segments_and_open_returns_what_follows() -> Result<(), LedgerError>
+{
     let vfs = SimVfs::new();
     let mut ledger = ledger_with(&vfs, 7)?;
     ledger.save_snapshot(5, b"state@5")?;
     assert_eq!(ledger.trim_before(6)?, 1, "segment 4 still holds record 6");
-    assert_eq!(wal_names(&vfs), ["00000000000000000004.wal", "00000000000000000007.wal"]);
+    assert_eq!(
+        wal_names(&vfs),
+        ["00000000000000000004.wal", "00000000000000000007.wal"]
+    );
     assert_eq!(ledger.first_seq(), 4);
     drop(ledger);
     let (ledger, recovered) = open(&vfs)?;
-    let snapshot = Snapshot { seq: 5, bytes: b"state@5".to_vec() };
-    assert_eq!(recovered, Recovered { snapshot: Some(snapshot), records: records(6..=7) });
-    assert_eq!((ledger.snapshot_seq(), ledger.first_seq(), ledger.last_seq()), (5, 4, 7));
+    let snapshot = Snapshot {
+        seq: 5,
+        bytes: b"state@5".to_vec(),
+    };
+    assert_eq!(
+        recovered,
+        Recovered {
+            snapshot: Some(snapshot),
+            records: records(6..=7)
+        }
+    );
+    assert_eq!(
+        (ledger.snapshot_seq(), ledger.first_seq(), ledger.last_seq()),
+        (5, 4, 7)
+    );
     Ok(())
 }
 
@@ -287,14 +390,38 @@ fn snapshots_and_trims_that_would_lose_records_are_refused() -> Result<(), Ledge
     let vfs = SimVfs::new();
     let mut ledger = ledger_with(&vfs, 7)?;
     ledger.append(0, &payload(8))?;
-    assert!(matches!(ledger.save_snapshot(8, b"x"), Err(LedgerError::SnapshotAhead { seq: 8, durable_seq: 7 })));
-    assert!(matches!(ledger.trim_before(2), Err(LedgerError::TrimBeyondSnapshot { seq: 2, covered: 0 })));
+    assert!(matches!(
+        ledger.save_snapshot(8, b"x"),
+        Err(LedgerError::SnapshotAhead {
+            seq: 8,
+            durable_seq: 7
+        })
+    ));
+    assert!(matches!(
+        ledger.trim_before(2),
+        Err(LedgerError::TrimBeyondSnapshot { seq: 2, covered: 0 })
+    ));
     ledger.save_snapshot(5, b"x")?;
-    assert!(matches!(ledger.save_snapshot(5, b"y"), Err(LedgerError::SnapshotNotNewer { seq: 5, newest: 5 })));
-    assert!(matches!(ledger.trim_before(7), Err(LedgerError::TrimBeyondSnapshot { seq: 7, covered: 5 })));
+    assert!(matches!(
+        ledger.save_snapshot(5, b"y"),
+        Err(LedgerError::SnapshotNotNewer { seq: 5, newest: 5 })
+    ));
+    assert!(matches!(
+        ledger.trim_before(7),
+        Err(LedgerError::TrimBeyondSnapshot { seq: 7, covered: 5 })
+    ));
     let big = vec![0u8; 1025];
-    assert!(matches!(ledger.save_snapshot(7, &big), Err(LedgerError::SnapshotTooLarge { len: 1025, max: 1024 })));
-    assert!(matches!(ledger.append(0, &[0u8; 17]), Err(LedgerError::RecordTooLarge { len: 17, max: 16 })));
+    assert!(matches!(
+        ledger.save_snapshot(7, &big),
+        Err(LedgerError::SnapshotTooLarge {
+            len: 1025,
+            max: 1024
+        })
+    ));
+    assert!(matches!(
+        ledger.append(0, &[0u8; 17]),
+        Err(LedgerError::RecordTooLarge { len: 17, max: 16 })
+    ));
     Ok(())
 }
 
@@ -315,9 +442,16 @@ fn an_invalid_newer_snapshot_is_skipped_for_the_newest_valid_one() -> Result<(),
     let mut ledger = ledger_with(&vfs, 7)?;
     ledger.save_snapshot(3, b"state@3")?;
     drop(ledger);
-    vfs.put_file(&snapshot_file(6), b"PAXSNAP1 but not really").expect("plant");
+    vfs.put_file(&snapshot_file(6), b"PAXSNAP1 but not really")
+        .expect("plant");
     let (_, recovered) = open(&vfs)?;
-    assert_eq!(recovered.snapshot, Some(Snapshot { seq: 3, bytes: b"state@3".to_vec() }));
+    assert_eq!(
+        recovered.snapshot,
+        Some(Snapshot {
+            seq: 3,
+            bytes: b"state@3".to_vec()
+        })
+    );
     assert_eq!(recovered.records, records(4..=7));
     Ok(())
 }
@@ -330,8 +464,19 @@ fn a_damaged_only_snapshot_after_trim_is_corruption_not_silent_loss() -> Result<
     ledger.trim_before(6)?;
     drop(ledger);
     vfs.flip_bit(&snapshot_file(5), 30, 0).expect("flip");
-    let Err(LedgerError::Corrupt { file, reason, .. }) = open(&vfs) else { panic!("expected corruption") };
-    assert_eq!((file, reason), (segment(4), CorruptReason::LogAfterSnapshotGap { first_seq: 4, covered: 0 }));
+    let Err(LedgerError::Corrupt { file, reason, .. }) = open(&vfs) else {
+        panic!("expected corruption")
+    };
+    assert_eq!(
+        (file, reason),
+        (
+            segment(4),
+            CorruptReason::LogAfterSnapshotGap {
+                first_seq: 4,
+                covered: 0
+            }
+        )
+    );
     Ok(())
 }
 
@@ -341,25 +486,50 @@ fn a_snapshot_beyond_the_end_of_the_log_is_corruption() -> Result<(), LedgerErro
     ledger_with(&other, 9)?.save_snapshot(9, b"state@9")?;
     let vfs = SimVfs::new();
     drop(ledger_with(&vfs, 7)?);
-    vfs.put_file(&snapshot_file(9), &other.read_file(&snapshot_file(9)).expect("snapshot")).expect("plant");
-    let Err(LedgerError::Corrupt { reason, .. }) = open(&vfs) else { panic!("expected corruption") };
-    assert_eq!(reason, CorruptReason::SnapshotAheadOfLog { snapshot_seq: 9, log_end: 7 });
+    vfs.put_file(
+        &snapshot_file(9),
+        &other.read_file(&snapshot_file(9)).expect("snapshot"),
+    )
+    .expect("plant");
+    let Err(LedgerError::Corrupt { reason, .. }) = open(&vfs) else {
+        panic!("expected corruption")
+    };
+    assert_eq!(
+        reason,
+        CorruptReason::SnapshotAheadOfLog {
+            snapshot_seq: 9,
+            log_end: 7
+        }
+    );
     for seq in [1, 4, 7] {
         vfs.remove(&segment(seq)).expect("remove");
     }
-    let Err(LedgerError::Corrupt { reason, .. }) = open(&vfs) else { panic!("expected corruption") };
+    let Err(LedgerError::Corrupt { reason, .. }) = open(&vfs) else {
+        panic!("expected corruption")
+    };
     assert_eq!(reason, CorruptReason::MissingLog);
     Ok(())
 }
 
 #[test]
-fn a_malformed_segment_name_is_corruption_and_foreign_files_are_ignored() -> Result<(), LedgerError> {
+fn a_malformed_segment_name_is_corruption_and_foreign_files_are_ignored() -> Result<(), LedgerError>
+{
     let vfs = SimVfs::new();
     drop(ledger_with(&vfs, 2)?);
-    vfs.put_file(Path::new("/data/wal/README"), b"hello").expect("plant");
+    vfs.put_file(Path::new("/data/wal/README"), b"hello")
+        .expect("plant");
     assert_eq!(open(&vfs)?.1.records, records(1..=2));
-    vfs.put_file(Path::new("/data/wal/12.wal"), b"").expect("plant");
-    let Err(LedgerError::Corrupt { file, reason, .. }) = open(&vfs) else { panic!("expected corruption") };
-    assert_eq!((file, reason), (PathBuf::from("/data/wal/12.wal"), CorruptReason::BadFileName));
+    vfs.put_file(Path::new("/data/wal/12.wal"), b"")
+        .expect("plant");
+    let Err(LedgerError::Corrupt { file, reason, .. }) = open(&vfs) else {
+        panic!("expected corruption")
+    };
+    assert_eq!(
+        (file, reason),
+        (
+            PathBuf::from("/data/wal/12.wal"),
+            CorruptReason::BadFileName
+        )
+    );
     Ok(())
 }
