@@ -59,6 +59,8 @@ pub struct Ledger<V: Vfs> {
     pub(crate) snapshot_seq: u64,
     /// Why the ledger refuses to go on, after a failed write or sync.
     pub(crate) poisoned: Option<String>,
+    /// Group commits completed (each ends in one `fdatasync`).
+    pub(crate) sync_count: u64,
 }
 
 impl<V: Vfs> Ledger<V> {
@@ -186,6 +188,7 @@ impl<V: Vfs> Ledger<V> {
                 self.sealed.extend(done.sealed);
                 self.active = done.active;
                 self.durable_seq = done.durable_seq;
+                self.sync_count += 1;
                 Ok(self.durable_seq)
             }
             Err(error) => {
@@ -300,6 +303,12 @@ impl<V: Vfs> Ledger<V> {
         self.sealed
             .front()
             .map_or(self.active.first_seq, |s| s.first_seq)
+    }
+
+    /// Group commits completed since open; each made a batch of records
+    /// durable with one `fdatasync` of the active segment.
+    pub fn sync_count(&self) -> u64 {
+        self.sync_count
     }
 
     /// Bytes appended and not yet handed to a sync.

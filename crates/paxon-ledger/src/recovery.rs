@@ -107,6 +107,7 @@ pub(crate) fn open<V: Vfs>(
         snapshots,
         snapshot_seq: covered,
         poisoned: None,
+        sync_count: 0,
     };
     Ok((
         ledger,

@@ -239,3 +239,45 @@ fn a_failed_group_sync_fails_every_waiter_and_poisons_the_ledger() -> Result<(),
     assert!(matches!(shared.sync(), Err(LedgerError::Poisoned(_))));
     Ok(())
 }
+
+#[test]
+fn appenders_stalled_by_a_full_buffer_and_concurrent_syncs_all_complete() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let vfs = SimVfs::new();
+        let config = LedgerConfig {
+            pending_bytes_max: 96,
+            record_bytes_max: 16,
+            ..config()
+        };
+        let (ledger, _) = Ledger::open(vfs.clone(), DIR, config).expect("open");
+        let shared = Arc::new(SharedLedger::new(ledger));
+        let mut threads: Vec<_> = (0..8u8)
+            .map(|thread| {
+                let shared = Arc::clone(&shared);
+                std::thread::spawn(move || -> Result<u64, LedgerError> {
+                    for i in 0..200u8 {
+                        let seq = shared.append(thread, &[thread, i])?;
+                        if i % 3 == 0 {
+                            shared.wait_durable(seq)?;
+                        }
+                    }
+                    shared.sync()
+                })
+            })
+            .collect();
+        let syncer = Arc::clone(&shared);
+        threads.push(std::thread::spawn(move || -> Result<u64, LedgerError> {
+            (0..300).map(|_| syncer.sync()).last().unwrap_or(Ok(0))
+        }));
+        for thread in threads {
+            thread.join().expect("thread").expect("ledger call");
+        }
+        done.send(shared.durable_seq().expect("durable"))
+            .expect("report");
+    });
+    let durable = finished
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("no thread may hang");
+    assert_eq!(durable, 1600);
+}
