@@ -268,7 +268,11 @@ fn appenders_stalled_by_a_full_buffer_and_concurrent_syncs_all_complete() {
             .collect();
         let syncer = Arc::clone(&shared);
         threads.push(std::thread::spawn(move || -> Result<u64, LedgerError> {
-            (0..300).map(|_| syncer.sync()).last().unwrap_or(Ok(0))
+            let mut durable = 0;
+            for _ in 0..300 {
+                durable = syncer.sync()?;
+            }
+            Ok(durable)
         }));
         for thread in threads {
             thread.join().expect("thread").expect("ledger call");
