@@ -56,7 +56,7 @@ pub(crate) fn open<V: Vfs>(
     let snapshot = snapshot::load_newest(&vfs, &layout, &snapshots, config.snapshot_bytes_max)?;
     let covered = snapshot.as_ref().map_or(0, |s| s.seq);
     let segments = list_segments(&vfs, &layout)?;
-    let replayed = match segments.first() {
+    let mut replayed = match segments.first() {
         Some(_) => replay(&vfs, &layout, &config, &segments, covered)?,
         None if snapshots.is_empty() => start_fresh(&vfs, &layout)?,
         None => {
@@ -92,7 +92,21 @@ pub(crate) fn open<V: Vfs>(
         next_seq = replayed.next_seq,
         "ledger opened"
     );
-    let ledger = Ledger {
+    let records = std::mem::take(&mut replayed.records);
+    let ledger = into_ledger(vfs, config, layout, replayed, snapshots, covered);
+    Ok((ledger, Recovered { snapshot, records }))
+}
+
+/// The ledger, ready to append after what was replayed.
+fn into_ledger<V: Vfs>(
+    vfs: V,
+    config: LedgerConfig,
+    layout: Layout,
+    replayed: Replayed<V::File>,
+    snapshots: Vec<u64>,
+    covered: u64,
+) -> Ledger<V> {
+    Ledger {
         vfs,
         planned_segment_bytes: replayed.active.written_bytes,
         config,
@@ -108,14 +122,7 @@ pub(crate) fn open<V: Vfs>(
         snapshot_seq: covered,
         poisoned: None,
         sync_count: 0,
-    };
-    Ok((
-        ledger,
-        Recovered {
-            snapshot,
-            records: replayed.records,
-        },
-    ))
+    }
 }
 
 /// Creates `dir` and any missing parents, syncing each parent that gained

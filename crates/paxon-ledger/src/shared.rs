@@ -243,11 +243,9 @@ impl<V: Vfs> SharedLedger<V> {
         drop(inner);
         assert!(finished.is_err() || woken.keys().all(|&seq| seq <= durable_seq));
         assert!(successor.as_ref().is_none_or(|(seq, _)| *seq > durable_seq));
-        for thread in woken
-            .into_values()
-            .chain(successor.map(|(_, threads)| threads))
-            .flatten()
-        {
+        // The successor first: the next fdatasync starts while the rest wake.
+        let successor = successor.map(|(_, threads)| threads);
+        for thread in successor.into_iter().chain(woken.into_values()).flatten() {
             thread.unpark();
         }
         finished.map(drop)
