@@ -1,4 +1,5 @@
-//! `paxon-ledger-bench [--dir DIR] [--rounds R] [--seconds S] [--threads 1,16,256]`:
+//! `paxon-ledger-bench [--dir DIR] [--rounds R] [--seconds S] [--threads 1,16,256]
+//! [--preallocate-bytes N]`:
 //! the ledger against the disk's own floor, in one run.
 //!
 //! Each round measures, back to back:
@@ -25,14 +26,15 @@ use paxon_ledger::{Ledger, LedgerConfig, LedgerError, SharedLedger, StdVfs};
 const RAW_ITERATIONS: usize = 1000;
 const RAW_WRITE_BYTES: usize = 4096;
 const RECORD_BYTES: usize = 256;
-const USAGE: &str =
-    "usage: paxon-ledger-bench [--dir DIR] [--rounds R] [--seconds S] [--threads 1,16,256]";
+const USAGE: &str = "usage: paxon-ledger-bench [--dir DIR] [--rounds R] [--seconds S] \
+                     [--threads 1,16,256] [--preallocate-bytes N]";
 
 struct Args {
     dir: PathBuf,
     rounds: usize,
     seconds: f64,
     threads: Vec<usize>,
+    preallocate_bytes: u64,
 }
 
 /// One measured run.
@@ -51,6 +53,7 @@ fn parse_args() -> Result<Args, String> {
         rounds: 5,
         seconds: 1.0,
         threads: vec![1, 16, 256],
+        preallocate_bytes: LedgerConfig::default().preallocate_bytes,
     };
     let mut iter = std::env::args().skip(1);
     while let Some(flag) = iter.next() {
@@ -61,6 +64,11 @@ fn parse_args() -> Result<Args, String> {
             "--dir" => args.dir = PathBuf::from(value),
             "--rounds" => args.rounds = value.parse().map_err(|e| format!("--rounds: {e}"))?,
             "--seconds" => args.seconds = value.parse().map_err(|e| format!("--seconds: {e}"))?,
+            "--preallocate-bytes" => {
+                args.preallocate_bytes = value
+                    .parse()
+                    .map_err(|e| format!("--preallocate-bytes: {e}"))?;
+            }
             "--threads" => {
                 let counts: Result<Vec<usize>, _> = value.split(',').map(str::parse).collect();
                 args.threads = counts.map_err(|e| format!("--threads: {e}"))?;
@@ -86,6 +94,7 @@ fn main() -> Result<(), String> {
         args.rounds,
         args.seconds
     );
+    println!("preallocate_bytes: {}", args.preallocate_bytes);
     println!("load average at start: {}", load_average());
     let mut names = vec![
         "raw 4 KiB overwrite + fdatasync (floor)".to_string(),
@@ -122,12 +131,14 @@ fn run_round(dir: &Path, args: &Args) -> Result<Vec<Stats>, LedgerError> {
         raw_fdatasync(&dir.join("raw-overwrite"), false)?,
         raw_fdatasync(&dir.join("raw-append"), true)?,
     ];
+    let config = LedgerConfig {
+        preallocate_bytes: args.preallocate_bytes,
+        ..LedgerConfig::default()
+    };
+    let duration = Duration::from_secs_f64(args.seconds);
     for &threads in &args.threads {
-        results.push(ledger_run(
-            &dir.join(format!("ledger-{threads}")),
-            threads,
-            Duration::from_secs_f64(args.seconds),
-        )?);
+        let ledger_dir = dir.join(format!("ledger-{threads}"));
+        results.push(ledger_run(&ledger_dir, &config, threads, duration)?);
     }
     Ok(results)
 }
@@ -204,8 +215,13 @@ fn raw_fdatasync(path: &Path, append: bool) -> Result<Stats, LedgerError> {
 }
 
 /// Runs `threads` appenders for `duration` on a fresh ledger.
-fn ledger_run(dir: &Path, threads: usize, duration: Duration) -> Result<Stats, LedgerError> {
-    let (ledger, _) = Ledger::open(StdVfs, dir, LedgerConfig::default())?;
+fn ledger_run(
+    dir: &Path,
+    config: &LedgerConfig,
+    threads: usize,
+    duration: Duration,
+) -> Result<Stats, LedgerError> {
+    let (ledger, _) = Ledger::open(StdVfs, dir, config.clone())?;
     let shared = Arc::new(SharedLedger::new(ledger));
     let start = Arc::new(Barrier::new(threads + 1));
     let handles: Vec<_> = (0..threads)
