@@ -573,3 +573,106 @@ impl SplitMix64 {
         self.next() % bound
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_file(vfs: &SimVfs, path: &str, chunks: &[&[u8]], sync: bool) -> SimFile {
+        let file = vfs.create(Path::new(path)).expect("create");
+        let mut offset = 0;
+        for chunk in chunks {
+            file.write_at(offset, chunk).expect("write");
+            offset += chunk.len() as u64;
+        }
+        if sync {
+            file.sync_data().expect("sync");
+        }
+        file
+    }
+
+    fn read(vfs: &SimVfs, path: &str) -> Option<Vec<u8>> {
+        vfs.read_file(Path::new(path)).ok()
+    }
+
+    #[test]
+    fn crash_loses_unsynced_bytes_and_entries_that_were_never_dir_synced() {
+        let vfs = SimVfs::new();
+        vfs.create_dir(Path::new("/d")).expect("mkdir");
+        vfs.sync_dir(Path::new("/")).expect("sync root");
+        let file = write_file(&vfs, "/d/a", &[b"durable"], true);
+        vfs.sync_dir(Path::new("/d")).expect("sync dir");
+        file.write_at(7, b" and not").expect("write");
+        write_file(&vfs, "/d/b", &[b"synced data, entry not"], true);
+        vfs.crash();
+        assert_eq!(read(&vfs, "/d/a"), Some(b"durable".to_vec()));
+        assert_eq!(read(&vfs, "/d/b"), None);
+        assert_eq!(vfs.list_dir(Path::new("/d")).expect("list"), ["a"]);
+        let stale = file.len().expect_err("handles die with the crash");
+        assert_eq!(stale.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn rename_without_dir_sync_is_undone_by_a_crash() {
+        let vfs = SimVfs::new();
+        write_file(&vfs, "/tmp-name", &[b"x"], true);
+        vfs.sync_dir(Path::new("/")).expect("sync");
+        vfs.rename(Path::new("/tmp-name"), Path::new("/final"))
+            .expect("rename");
+        vfs.crash();
+        assert_eq!(vfs.list_dir(Path::new("/")).expect("list"), ["tmp-name"]);
+        vfs.rename(Path::new("/tmp-name"), Path::new("/final"))
+            .expect("rename");
+        vfs.sync_dir(Path::new("/")).expect("sync");
+        vfs.crash();
+        assert_eq!(vfs.list_dir(Path::new("/")).expect("list"), ["final"]);
+    }
+
+    #[test]
+    fn the_same_seed_tears_the_same_way() {
+        let outcome = |seed| {
+            let vfs = SimVfs::new();
+            write_file(&vfs, "/f", &[b"0123", b"4567", b"89ab"], false);
+            vfs.sync_dir(Path::new("/")).expect("sync");
+            vfs.crash_with(true, seed);
+            read(&vfs, "/f").expect("entry is durable")
+        };
+        assert_eq!(outcome(7), outcome(7));
+        let outcomes: BTreeSet<Vec<u8>> = (0..64).map(outcome).collect();
+        assert!(outcomes.contains(&Vec::new()), "everything lost");
+        assert!(
+            outcomes.contains(&b"0123456789ab".to_vec()),
+            "everything landed"
+        );
+        let prefix_then_zeros = |bytes: &Vec<u8>| {
+            let landed = bytes
+                .iter()
+                .zip(b"0123456789ab")
+                .take_while(|(a, b)| a == b)
+                .count();
+            bytes.len() <= 12 && bytes[landed..].iter().all(|&b| b == 0)
+        };
+        assert!(
+            outcomes.iter().all(prefix_then_zeros),
+            "a crash keeps a prefix, maybe zero-extended"
+        );
+        assert!(
+            outcomes.iter().any(|bytes| bytes.ends_with(&[0])),
+            "some torn writes read as zeros"
+        );
+        assert!(outcomes.len() > 4, "torn lengths vary with the seed");
+    }
+
+    #[test]
+    fn flip_bit_changes_durable_and_visible_bytes() {
+        let vfs = SimVfs::new();
+        write_file(&vfs, "/f", &[&[0b1010]], true);
+        vfs.sync_dir(Path::new("/")).expect("sync");
+        vfs.flip_bit(Path::new("/f"), 0, 0).expect("flip");
+        assert_eq!(read(&vfs, "/f"), Some(vec![0b1011]));
+        vfs.crash();
+        assert_eq!(read(&vfs, "/f"), Some(vec![0b1011]));
+        assert!(vfs.flip_bit(Path::new("/f"), 1, 0).is_err());
+        assert!(vfs.flip_bit(Path::new("/f"), 0, 8).is_err());
+    }
+}
