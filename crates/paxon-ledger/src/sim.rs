@@ -641,7 +641,7 @@ mod tests {
         let outcomes: BTreeSet<Vec<u8>> = (0..64).map(outcome).collect();
         assert!(outcomes.contains(&Vec::new()), "everything lost");
         assert!(
-            outcomes.contains(&b"0123456789ab".to_vec()),
+            outcomes.contains(b"0123456789ab".as_slice()),
             "everything landed"
         );
         let prefix_then_zeros = |bytes: &Vec<u8>| {
