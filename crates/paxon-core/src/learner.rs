@@ -158,19 +158,54 @@ impl Replica {
         }
     }
 
-    /// The driver saved a snapshot of the state machine through `slot`
-    /// (≤ `applied`): the ledger before it may go (§3.3.2).
+    /// The driver is saving a snapshot of the state machine through `slot`
+    /// (≤ `applied`): the votes up to it may go (§3.3.2). The driver must
+    /// store [`Replica::snapshot_records`] (taken after this call) inside
+    /// the snapshot: the snapshot, not the ledger, records the trim, so a
+    /// snapshot found damaged on restart leaves a log that still replays.
     pub fn compact(&mut self, slot: Slot) {
         assert!(slot <= self.applied, "snapshot at {slot} beyond applied");
         if slot <= self.log.snapshot() {
             return;
         }
         self.log.trim_through(slot);
-        self.stage(Record::Snapshot { slot });
+    }
+
+    /// The durable state of this replica as records, for the driver to
+    /// store inside a snapshot: replaying them (then any later ledger
+    /// records) gives back promise, votes and commit point, so the ledger
+    /// before the snapshot can be dropped. Includes state not yet
+    /// acknowledged as durable, which only makes it durable sooner.
+    pub fn snapshot_records(&self) -> Vec<Record> {
+        let mut records = vec![Record::Snapshot {
+            slot: self.log.snapshot(),
+        }];
+        for (slot, entry) in self.log.range_from(self.log.start()) {
+            let (slot, ballot, value) = (*slot, entry.ballot, entry.value.clone());
+            records.push(if entry.chosen {
+                Record::Chosen {
+                    slot,
+                    ballot,
+                    value,
+                }
+            } else {
+                Record::Vote {
+                    slot,
+                    ballot,
+                    value,
+                }
+            });
+        }
+        records.push(Record::Commit { slot: self.commit });
+        records.push(Record::Promise {
+            ballot: self.promised,
+        });
+        records
     }
 
     /// The driver restored the state machine from a peer's snapshot through
-    /// `slot` and saved it durably. Returns `false` (and changes nothing)
+    /// `slot`; it must then save it, with [`Replica::snapshot_records`],
+    /// before it makes any later `Persist` durable. Returns `false` (and changes nothing)
     /// when this replica has already applied that far, or leads (a leader
     /// learned every chosen decree in its phase 1).
     pub fn install_snapshot(&mut self, slot: Slot) -> bool {
@@ -181,7 +216,6 @@ impl Replica {
         self.commit = slot;
         self.applied = slot;
         self.leader_commit = self.leader_commit.max(slot);
-        self.stage(Record::Snapshot { slot });
         self.advance_commit_locally();
         true
     }

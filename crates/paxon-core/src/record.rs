@@ -42,7 +42,8 @@ pub enum Record {
         slot: Slot,
     },
     /// The state machine was saved in a snapshot at `slot` (§3.3.2); the
-    /// entries up to it are no longer needed.
+    /// entries up to it are no longer needed. Written only inside snapshot
+    /// files (see [`crate::Replica::snapshot_records`]), never to the log.
     Snapshot {
         /// The last slot the snapshot includes.
         slot: Slot,

@@ -372,3 +372,42 @@ fn config_validation_names_the_bad_setting() {
         "invalid paxon-core config: n4 is not among the members"
     );
 }
+
+#[test]
+fn snapshot_records_replay_to_the_same_durable_state() {
+    let records = [
+        Record::Promise { ballot: b(3, N2) },
+        Record::Chosen {
+            slot: Slot(1),
+            ballot: b(1, N1),
+            value: batch(&["a"]),
+        },
+        Record::Vote {
+            slot: Slot(2),
+            ballot: b(2, N2),
+            value: batch(&["b"]),
+        },
+        Record::Vote {
+            slot: Slot(3),
+            ballot: b(3, N2),
+            value: Value::Noop,
+        },
+        Record::Commit { slot: Slot(1) },
+    ];
+    let mut replica = replica(N1, PersistedState::replay(&records));
+    drain(&mut replica);
+    replica.compact(Slot(1));
+    let state = PersistedState::replay(&replica.snapshot_records());
+    assert_eq!(state.promised, b(3, N2));
+    assert_eq!(state.snapshot, Slot(1));
+    assert_eq!(state.commit, Slot(1));
+    let slots: Vec<(Slot, Ballot, bool)> = state
+        .entries
+        .iter()
+        .map(|(s, e)| (*s, e.ballot, e.chosen))
+        .collect();
+    assert_eq!(
+        slots,
+        vec![(Slot(2), b(2, N2), false), (Slot(3), b(3, N2), false)]
+    );
+}
