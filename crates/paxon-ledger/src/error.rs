@@ -186,6 +186,12 @@ pub enum CorruptReason {
     /// Snapshots exist but the log's segments are gone.
     #[error("snapshots exist but there is no log segment")]
     MissingLog,
+    /// The newest snapshot is damaged. A snapshot is renamed into place
+    /// only once durable, so this is decay of durable data; falling back to
+    /// an older snapshot or to the log is not safe, because the records
+    /// after the damaged snapshot may depend on it.
+    #[error("damaged snapshot: {0}")]
+    BadSnapshot(String),
 }
 
 /// Wraps an I/O error with what the ledger was doing and where.

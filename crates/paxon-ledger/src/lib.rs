@@ -35,8 +35,11 @@
 //!
 //! # Recovery rules ([`Ledger::open`])
 //!
-//! 1. The newest snapshot that reads back intact is loaded; invalid ones
-//!    are skipped with a warning.
+//! 1. The newest snapshot is loaded. A damaged one is corruption: it was
+//!    renamed into place only once durable, and the log after it may rely
+//!    on it (records written after a snapshot installed from a peer do),
+//!    so neither an older snapshot nor the log is a safe fallback. Older
+//!    snapshot files are leftovers of an interrupted clean-up.
 //! 2. Segments are read in order. Their names must be contiguous: each
 //!    starts where the previous one ended. The first must start at or
 //!    before the snapshot's seq + 1 (at 1 without a snapshot), and the log

@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use crate::error::{io_error, LedgerError};
+use crate::error::{io_error, CorruptReason, LedgerError};
 use crate::layout::{snapshot_entry, Entry, Layout};
 use crate::vfs::{read_all, Vfs, VfsFile};
 
@@ -29,7 +29,7 @@ pub struct Snapshot {
     pub bytes: Vec<u8>,
 }
 
-/// Why a snapshot file was skipped.
+/// Why a snapshot file is damaged.
 #[derive(Debug, PartialEq, Eq)]
 enum Defect {
     TooShort(u64),
@@ -161,34 +161,40 @@ pub(crate) fn list<V: Vfs>(vfs: &V, layout: &Layout) -> Result<Vec<u64>, LedgerE
     Ok(seqs)
 }
 
-/// Loads the newest snapshot among `seqs` that reads back intact.
+/// Loads the newest snapshot among `seqs`; a damaged one is corruption
+/// (older files are only leftovers of an interrupted clean-up, and the log
+/// after the newest snapshot may rely on it).
 pub(crate) fn load_newest<V: Vfs>(
     vfs: &V,
     layout: &Layout,
     seqs: &[u64],
     snapshot_bytes_max: u64,
 ) -> Result<Option<Snapshot>, LedgerError> {
-    for &seq in seqs.iter().rev() {
-        let path = layout.snapshot_path(seq);
-        let file = vfs.open(&path).map_err(io_error("open", &path))?;
-        let len = file.len().map_err(io_error("stat", &path))?;
-        let defect = if len > snapshot_bytes_max.saturating_add(SNAPSHOT_HEADER_BYTES as u64) {
-            Defect::TooLarge(len)
-        } else {
-            let bytes = read_all(&file).map_err(io_error("read", &path))?;
-            match decode(seq, &bytes, snapshot_bytes_max) {
-                Ok(body) => {
-                    return Ok(Some(Snapshot {
-                        seq,
-                        bytes: body.to_vec(),
-                    }))
-                }
-                Err(defect) => defect,
+    let Some(&seq) = seqs.last() else {
+        return Ok(None);
+    };
+    let path = layout.snapshot_path(seq);
+    let file = vfs.open(&path).map_err(io_error("open", &path))?;
+    let len = file.len().map_err(io_error("stat", &path))?;
+    let defect = if len > snapshot_bytes_max.saturating_add(SNAPSHOT_HEADER_BYTES as u64) {
+        Defect::TooLarge(len)
+    } else {
+        let bytes = read_all(&file).map_err(io_error("read", &path))?;
+        match decode(seq, &bytes, snapshot_bytes_max) {
+            Ok(body) => {
+                let bytes = body.to_vec();
+                return Ok(Some(Snapshot { seq, bytes }));
             }
-        };
-        tracing::warn!(path = %path.display(), %defect, "skipping an invalid snapshot");
-    }
-    Ok(None)
+            Err(defect) => defect,
+        }
+    };
+    let reason = CorruptReason::BadSnapshot(defect.to_string());
+    Err(LedgerError::Corrupt {
+        data_dir: layout.root.clone(),
+        file: path,
+        offset: 0,
+        reason,
+    })
 }
 
 /// Removes the snapshots in `seqs` older than `keep`, best effort: a

@@ -28,7 +28,9 @@ fn snapshot_saved_before_a_torn_crash_is_found_on_reopen() {
         drop(ledger);
         vfs.crash_with(true, seed);
         let (_, recovered) = Ledger::open(vfs.clone(), "/member", config()).unwrap();
-        let snapshot = recovered.snapshot.unwrap_or_else(|| panic!("seed {seed}: snapshot lost"));
+        let snapshot = recovered
+            .snapshot
+            .unwrap_or_else(|| panic!("seed {seed}: snapshot lost"));
         assert_eq!(snapshot.seq, seq, "seed {seed}");
         assert_eq!(snapshot.bytes, b"law book");
     }

@@ -11,7 +11,8 @@ impl Sim {
     pub(crate) fn check_agreement(&mut self, id: NodeId, slot: Slot, value: &Value) {
         match self.chosen.get(&slot) {
             Some(existing) if existing != value => {
-                let message = format!("{id} applied {value:?} in {slot}, another replica {existing:?}");
+                let message =
+                    format!("{id} applied {value:?} in {slot}, another replica {existing:?}");
                 self.fail("agreement", message);
             }
             Some(_) => {}
@@ -30,23 +31,27 @@ impl Sim {
         let durable = &node.storage.durable;
         let replica = node.replica.as_ref().expect("a running replica sends");
         let problem = match msg {
-            Message::Promise { ballot, .. } if durable.promised < *ballot => {
-                Some(format!("{from} sent Promise {ballot} with {} on disk", durable.promised))
-            }
+            Message::Promise { ballot, .. } if durable.promised < *ballot => Some(format!(
+                "{from} sent Promise {ballot} with {} on disk",
+                durable.promised
+            )),
             Message::Accepted {
                 ballot,
                 first_slot,
                 count,
-            } => (0..*count).map(|i| Slot(first_slot.0 + i)).find_map(|slot| {
-                let known_chosen = replica.entry(slot).filter(|e| e.chosen);
-                let on_disk = slot <= durable.snapshot
-                    || durable.entries.get(&slot).is_some_and(|e| {
-                        e.chosen
-                            || e.ballot >= *ballot
-                            || known_chosen.is_some_and(|c| c.value == e.value)
-                    });
-                (!on_disk).then(|| format!("{from} sent Accepted {ballot} for {slot} not on disk"))
-            }),
+            } => (0..*count)
+                .map(|i| Slot(first_slot.0 + i))
+                .find_map(|slot| {
+                    let known_chosen = replica.entry(slot).filter(|e| e.chosen);
+                    let on_disk = slot <= durable.snapshot
+                        || durable.entries.get(&slot).is_some_and(|e| {
+                            e.chosen
+                                || e.ballot >= *ballot
+                                || known_chosen.is_some_and(|c| c.value == e.value)
+                        });
+                    (!on_disk)
+                        .then(|| format!("{from} sent Accepted {ballot} for {slot} not on disk"))
+                }),
             _ => None,
         };
         if let Some(message) = problem {
@@ -61,7 +66,11 @@ impl Sim {
 
     /// A replica's promise never goes back across a restart.
     pub(crate) fn check_promise_kept(&mut self, id: NodeId) {
-        let promised = self.nodes[&id].replica.as_ref().expect("started").promised();
+        let promised = self.nodes[&id]
+            .replica
+            .as_ref()
+            .expect("started")
+            .promised();
         let revealed = self.revealed.get(&id).copied().unwrap_or_default();
         if promised < revealed {
             let message = format!("{id} restarted promising {promised} after revealing {revealed}");
@@ -78,7 +87,10 @@ impl Sim {
             .filter(|node| {
                 let durable = &node.storage.durable;
                 slot <= durable.snapshot
-                    || durable.entries.get(&slot).is_some_and(|e| &e.value == value)
+                    || durable
+                        .entries
+                        .get(&slot)
+                        .is_some_and(|e| &e.value == value)
             })
             .count();
         let quorum = self.nodes.len() / 2 + 1;

@@ -28,8 +28,6 @@ pub struct Outstanding {
     pub request: Request,
     /// Its entry in the history.
     pub op: OpId,
-    /// When the client gives up.
-    pub deadline: Micros,
     /// Node it was last sent to.
     pub target: NodeId,
 }
@@ -55,7 +53,7 @@ pub struct Client {
 }
 
 /// How long a client waits before it declares an outcome unknown.
-pub const REQUEST_TIMEOUT: Micros = 400_000;
+pub const REQUEST_TIMEOUT: Micros = 150_000;
 
 impl Client {
     /// A client with nothing in flight.

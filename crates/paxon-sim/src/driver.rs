@@ -1,7 +1,6 @@
 //! What each simulated process does with an event: the driver of the core
 //! (as `paxon-server` will be, minus threads and sockets) and the clients.
 
-use bytes::Bytes;
 use paxon_core::{Action, Message, NodeId, ReadId, Slot, Value};
 
 use crate::client::{self, Answer, Outstanding, REQUEST_TIMEOUT};
@@ -60,7 +59,8 @@ impl Sim {
             return;
         }
         if let Err(error) = node.start(seed) {
-            self.trace.line(|| format!("{id} refuses to start: {error}"));
+            self.trace
+                .line(|| format!("{id} refuses to start: {error}"));
             node.refused = Some(error);
             return;
         }
@@ -68,21 +68,36 @@ impl Sim {
         let tick = node.tick_micros;
         let (slot, store) = node.snapshot.clone();
         let applied = node.replica.as_ref().expect("started").applied();
-        self.trace.line(|| format!("t={} {id} starts from snapshot {slot} {store:?} applied {applied}", self.now));
+        self.trace.line(|| {
+            format!(
+                "t={} {id} starts from snapshot {slot} {store:?} applied {applied}",
+                self.now
+            )
+        });
         self.trace.step(&[1, id.0]);
         self.check_promise_kept(id);
-        self.schedule(tick, Event::Tick { node: id, incarnation });
+        self.schedule(
+            tick,
+            Event::Tick {
+                node: id,
+                incarnation,
+            },
+        );
         self.drain(id);
     }
 
     fn deliver(&mut self, from: NodeId, to: NodeId, msg: Message) {
         self.trace.step(&[2, from.0, to.0, kind_code(&msg)]);
-        self.trace.line(|| format!("t={} {from}->{to} {msg:?}", self.now));
+        self.trace
+            .line(|| format!("t={} {from}->{to} {msg:?}", self.now));
         let Some(replica) = self.nodes.get_mut(&to).and_then(|n| n.replica.as_mut()) else {
             return;
         };
         if let Err(error) = replica.handle_message(from, msg) {
-            self.fail("message validation", format!("{to} rejected a message from {from}: {error}"));
+            self.fail(
+                "message validation",
+                format!("{to} rejected a message from {from}: {error}"),
+            );
             return;
         }
         self.drain(to);
@@ -96,7 +111,13 @@ impl Sim {
         self.trace.step(&[3, id.0]);
         node.replica.as_mut().expect("up").handle_tick();
         let tick = node.tick_micros;
-        self.schedule(tick, Event::Tick { node: id, incarnation });
+        self.schedule(
+            tick,
+            Event::Tick {
+                node: id,
+                incarnation,
+            },
+        );
         self.drain(id);
     }
 
@@ -124,7 +145,13 @@ impl Sim {
         node.syncing = true;
         let incarnation = node.incarnation;
         let latency = self.rng.range(100, 2_000);
-        self.schedule(latency, Event::SyncDone { node: id, incarnation });
+        self.schedule(
+            latency,
+            Event::SyncDone {
+                node: id,
+                incarnation,
+            },
+        );
     }
 
     /// The law book (§3.3.2): every few slots, save the state machine with
@@ -135,7 +162,9 @@ impl Sim {
             return;
         };
         let applied = replica.applied();
-        if node.storage.has_unsynced() || applied.0 < replica.snapshot_slot().0 + SNAPSHOT_EVERY_SLOTS {
+        if node.storage.has_unsynced()
+            || applied.0 < replica.snapshot_slot().0 + SNAPSHOT_EVERY_SLOTS
+        {
             return;
         }
         replica.compact(applied);
@@ -143,7 +172,8 @@ impl Sim {
         node.storage.save_snapshot(&node.store, &records);
         node.snapshot = (applied, node.store.clone());
         let saved = self.nodes[&id].store.clone();
-        self.trace.line(|| format!("t={} {id} snapshot at {applied} {saved:?}", self.now));
+        self.trace
+            .line(|| format!("t={} {id} snapshot at {applied} {saved:?}", self.now));
         self.drain(id);
     }
 
@@ -160,7 +190,8 @@ impl Sim {
         let records = replica.snapshot_records();
         node.storage.save_snapshot(&node.store, &records);
         node.snapshot = (slot, node.store.clone());
-        self.trace.line(|| format!("t={} {to} installed snapshot at {slot}", self.now));
+        self.trace
+            .line(|| format!("t={} {to} installed snapshot at {slot}", self.now));
         self.drain(to);
     }
 
@@ -184,7 +215,10 @@ impl Sim {
             Action::Persist { token, records } => {
                 let node = self.nodes.get_mut(&id).expect("member");
                 node.storage.append(token, records);
-                if node.config.planted(paxon_core::PlantedBug::AckUnsyncedWrites) {
+                if node
+                    .config
+                    .planted(paxon_core::PlantedBug::AckUnsyncedWrites)
+                {
                     node.replica.as_mut().expect("up").handle_persisted(token);
                 }
             }
@@ -209,7 +243,8 @@ impl Sim {
                 self.send_snapshot(to, slot, store);
             }
             Action::LeaderChanged { leader, ballot } => {
-                self.trace.line(|| format!("t={} {id} leader now {leader:?} ({ballot})", self.now));
+                self.trace
+                    .line(|| format!("t={} {id} leader now {leader:?} ({ballot})", self.now));
             }
         }
     }
@@ -235,7 +270,9 @@ impl Sim {
         if slot == Slot(0) {
             return;
         }
-        let delay = self.rng.range(self.swarm.delay_min, self.swarm.delay_max * 4 + 1);
+        let delay = self
+            .rng
+            .range(self.swarm.delay_min, self.swarm.delay_max * 4 + 1);
         self.schedule(delay, Event::DeliverSnapshot { to, slot, store });
     }
 
@@ -249,7 +286,8 @@ impl Sim {
             let node = self.node_mut(id);
             let reply = node.store.apply(&command.request);
             let now = self.now;
-            self.trace.line(|| format!("t={now} {id} applies {slot} {command:?} -> {reply:?}"));
+            self.trace
+                .line(|| format!("t={now} {id} applies {slot} {command:?} -> {reply:?}"));
             let node = self.node_mut(id);
             if let Some(waiting) = node.proposed.remove(&command.id) {
                 self.check_durable_on_majority(id, slot, &value);
@@ -267,12 +305,21 @@ impl Sim {
     }
 
     fn answer(&mut self, waiting: Waiting, answer: Answer) {
-        let delay = self.rng.range(self.swarm.delay_min, self.swarm.delay_max + 1);
+        let delay = self
+            .rng
+            .range(self.swarm.delay_min, self.swarm.delay_max + 1);
         let (client, seq) = (waiting.client, waiting.seq);
         if self.rng.range(0, 1000) < self.swarm.drop_per_mille {
             return;
         }
-        self.schedule(delay, Event::Answer { client, seq, answer });
+        self.schedule(
+            delay,
+            Event::Answer {
+                client,
+                seq,
+                answer,
+            },
+        );
     }
 
     /// A node takes a client request: proposes it or asks for a read
@@ -297,7 +344,7 @@ impl Sim {
             _ => {
                 let id = RequestId { client, seq };
                 let command = Command { id, request }.encode();
-                let result = replica.propose(Bytes::from(command));
+                let result = replica.propose(command);
                 if result.is_ok() {
                     node.proposed.insert(id, waiting);
                 }
@@ -351,7 +398,15 @@ impl Sim {
         outstanding.target = target;
         let (seq, request) = (outstanding.seq, outstanding.request.clone());
         let delay = self.rng.range(1_000, 5_000);
-        self.schedule(delay, Event::Request { client, to: target, seq, request });
+        self.schedule(
+            delay,
+            Event::Request {
+                client,
+                to: target,
+                seq,
+                request,
+            },
+        );
     }
 
     pub(crate) fn random_node(&mut self) -> NodeId {
@@ -361,14 +416,19 @@ impl Sim {
     /// A client wakes: after thinking it sends a new request; at a
     /// request's deadline it gives up on it (outcome unknown) and moves on.
     fn client_wake(&mut self, client: u32, timeout_of: Option<u64>) {
-        self.trace.step(&[8, u64::from(client), timeout_of.unwrap_or(0)]);
+        self.trace
+            .step(&[8, u64::from(client), timeout_of.unwrap_or(0)]);
         let c = &mut self.clients[client as usize];
         let current = c.outstanding.as_ref().map(|o| o.seq);
         match (timeout_of, current) {
             (Some(seq), Some(outstanding)) if seq == outstanding => {
-                c.outstanding = None;
+                let silent = c.outstanding.take().expect("outstanding").target;
                 c.unknown += 1;
                 c.leader_hint = None;
+                // A node that stayed silent may be down: try another.
+                let others = self.options.nodes.saturating_sub(1).max(1);
+                let next = (silent.0 + self.rng.range(0, others)) % self.options.nodes + 1;
+                self.clients[client as usize].leader_hint = Some(NodeId(next));
             }
             (None, None) => {}
             _ => return,
@@ -392,11 +452,20 @@ impl Sim {
             seq,
             request: request.clone(),
             op,
-            deadline: now + REQUEST_TIMEOUT,
             target,
         });
-        let delay = self.rng.range(self.swarm.delay_min, self.swarm.delay_max + 1);
-        self.schedule(delay, Event::Request { client, to: target, seq, request });
+        let delay = self
+            .rng
+            .range(self.swarm.delay_min, self.swarm.delay_max + 1);
+        self.schedule(
+            delay,
+            Event::Request {
+                client,
+                to: target,
+                seq,
+                request,
+            },
+        );
         let timeout_of = Some(seq);
         self.schedule(REQUEST_TIMEOUT, Event::ClientWake { client, timeout_of });
     }
@@ -405,9 +474,9 @@ impl Sim {
 /// The node an event happens at, if any (paused nodes hold them back).
 fn event_node(event: &Event) -> Option<NodeId> {
     match event {
-        Event::Deliver { to, .. } | Event::DeliverSnapshot { to, .. } | Event::Request { to, .. } => {
-            Some(*to)
-        }
+        Event::Deliver { to, .. }
+        | Event::DeliverSnapshot { to, .. }
+        | Event::Request { to, .. } => Some(*to),
         Event::Tick { node, .. } | Event::SyncDone { node, .. } => Some(*node),
         _ => None,
     }

@@ -87,9 +87,11 @@ impl Sim {
         let members = self.members();
         let leader = self.current_leader();
         self.network.heal();
-        self.network.partition(kind, &members, leader, &mut self.rng);
+        self.network
+            .partition(kind, &members, leader, &mut self.rng);
         self.trace.step(&[11, kind as u64]);
-        self.trace.line(|| format!("t={} PARTITION {kind:?}", self.now));
+        self.trace
+            .line(|| format!("t={} PARTITION {kind:?}", self.now));
         let hold = self.rng.range(DOWN_MICROS.0, DOWN_MICROS.1);
         self.schedule(hold, Event::Heal);
     }
@@ -108,7 +110,7 @@ impl Sim {
 
     /// SIGSTOP for longer than an election timeout, then SIGCONT.
     fn pause(&mut self) {
-        let id = self.current_leader().unwrap_or_else(|| NodeId(1));
+        let id = self.current_leader().unwrap_or(NodeId(1));
         let tick = self.nodes[&id].tick_micros;
         let timeout = self.nodes[&id].config.election_timeout_ticks;
         let length = self.rng.range(timeout * tick, 4 * timeout * tick);
@@ -130,7 +132,13 @@ impl Sim {
         if node.is_up() {
             let incarnation = node.incarnation;
             let tick = node.tick_micros;
-            self.schedule(tick, Event::Tick { node: id, incarnation });
+            self.schedule(
+                tick,
+                Event::Tick {
+                    node: id,
+                    incarnation,
+                },
+            );
         }
     }
 
@@ -138,10 +146,20 @@ impl Sim {
     /// start, never run on damaged state. At most one replica per seed, so
     /// a majority stays whole.
     fn flip_bit(&mut self) {
-        if self.nodes.values().any(|n| n.refused.is_some() || n.bit_flipped) {
+        let majority_stays = self.options.nodes >= 3;
+        if !majority_stays
+            || self
+                .nodes
+                .values()
+                .any(|n| n.refused.is_some() || n.bit_flipped)
+        {
             return;
         }
-        let down: Vec<NodeId> = self.members().into_iter().filter(|id| !self.nodes[id].is_up()).collect();
+        let down: Vec<NodeId> = self
+            .members()
+            .into_iter()
+            .filter(|id| !self.nodes[id].is_up())
+            .collect();
         let Some(id) = down.first().copied() else {
             return;
         };
@@ -149,7 +167,8 @@ impl Sim {
         if let Some((path, offset)) = node.storage.flip_bit(&mut self.rng) {
             node.bit_flipped = true;
             self.trace.step(&[14, id.0, offset]);
-            self.trace.line(|| format!("t={} BITFLIP {id} {} @{offset}", self.now, path.display()));
+            self.trace
+                .line(|| format!("t={} BITFLIP {id} {} @{offset}", self.now, path.display()));
         }
     }
 

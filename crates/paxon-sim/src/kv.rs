@@ -27,9 +27,10 @@ impl Request {
     /// The key the request touches.
     pub fn key(&self) -> Key {
         match self {
-            Request::Read(k) | Request::Write(k, _) | Request::Cas(k, _, _) | Request::Delete(k) => {
-                *k
-            }
+            Request::Read(k)
+            | Request::Write(k, _)
+            | Request::Cas(k, _, _)
+            | Request::Delete(k) => *k,
         }
     }
 }

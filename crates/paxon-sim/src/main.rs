@@ -63,7 +63,9 @@ fn parse_num(text: &str) -> Result<u64, String> {
 }
 
 fn parse_range(text: &str) -> Result<Range<u64>, String> {
-    let (a, b) = text.split_once("..").ok_or(format!("not a range A..B: {text}"))?;
+    let (a, b) = text
+        .split_once("..")
+        .ok_or(format!("not a range A..B: {text}"))?;
     Ok(parse_num(a)?..parse_num(b)?)
 }
 
@@ -125,7 +127,10 @@ fn main() -> ExitCode {
 }
 
 fn summarize(args: &Args, reports: &[Report], seconds: f64) -> ExitCode {
-    let failed = reports.iter().filter(|r| r.outcome != Outcome::Passed).count();
+    let failed = reports
+        .iter()
+        .filter(|r| r.outcome != Outcome::Passed)
+        .count();
     let sum = |f: fn(&Report) -> u64| reports.iter().map(f).sum::<u64>();
     let live_max = reports.iter().map(|r| r.liveness_ticks).max().unwrap_or(0);
     println!(

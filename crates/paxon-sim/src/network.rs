@@ -52,12 +52,21 @@ impl Network {
     }
 
     /// Cuts the cluster by `kind`; `leader` is the current leader, if any.
-    pub fn partition(&mut self, kind: PartitionKind, members: &[NodeId], leader: Option<NodeId>, rng: &mut Rng) {
+    pub fn partition(
+        &mut self,
+        kind: PartitionKind,
+        members: &[NodeId],
+        leader: Option<NodeId>,
+        rng: &mut Rng,
+    ) {
         let mut shuffled = members.to_vec();
         for i in (1..shuffled.len()).rev() {
             shuffled.swap(i, rng.range(0, i as u64 + 1) as usize);
         }
         let n = members.len();
+        if n < 2 {
+            return;
+        }
         match kind {
             PartitionKind::Symmetric => {
                 let k = rng.range(1, n as u64) as usize;

@@ -89,8 +89,8 @@ impl Node {
         let slot = recovered.state.snapshot;
         self.store = recovered.store.clone();
         self.snapshot = (slot, recovered.store);
-        let replica = Replica::new(self.config.clone(), recovered.state, seed)
-            .map_err(|e| e.to_string())?;
+        let replica =
+            Replica::new(self.config.clone(), recovered.state, seed).map_err(|e| e.to_string())?;
         self.replica = Some(replica);
         self.incarnation += 1;
         self.syncing = false;

@@ -133,9 +133,14 @@ impl Swarm {
             bit_flips: allowed.bit_flips && coin(20),
         };
         let torn_writes = coin(50);
-        let pick = |rng: &mut Rng, choices: &[u64]| choices[rng.range(0, choices.len() as u64) as usize];
+        let pick =
+            |rng: &mut Rng, choices: &[u64]| choices[rng.range(0, choices.len() as u64) as usize];
         let (drop, dup, tail) = if faults.network {
-            (pick(rng, &[0, 5, 50, 200]), pick(rng, &[0, 10, 50]), pick(rng, &[0, 10, 50]))
+            (
+                pick(rng, &[0, 5, 50, 200]),
+                pick(rng, &[0, 10, 50]),
+                pick(rng, &[0, 10, 50]),
+            )
         } else {
             (0, 0, 0)
         };

@@ -296,7 +296,9 @@ fn core_config(id: NodeId, members: &[NodeId], options: &Options) -> Config {
     config.accept_values_max = 16;
     #[cfg(feature = "planted-bugs")]
     {
-        config.planted_bug = options.planted_bug.and_then(paxon_core::PlantedBug::from_number);
+        config.planted_bug = options
+            .planted_bug
+            .and_then(paxon_core::PlantedBug::from_number);
     }
     #[cfg(not(feature = "planted-bugs"))]
     let _ = options;

@@ -83,7 +83,9 @@ impl Storage {
     }
 
     fn ledger(&mut self) -> &mut Ledger<SimVfs> {
-        self.ledger.as_mut().expect("the ledger is open while the replica runs")
+        self.ledger
+            .as_mut()
+            .expect("the ledger is open while the replica runs")
     }
 
     /// Appends the records of one `Persist` (written at the next sync).
@@ -93,7 +95,10 @@ impl Storage {
         for record in records {
             payload.clear();
             let kind = encode_record(&record, &mut payload);
-            last = self.ledger().append(kind, &payload).expect("sim ledger append");
+            last = self
+                .ledger()
+                .append(kind, &payload)
+                .expect("sim ledger append");
             self.unsynced.push_back((last, record));
         }
         self.appended.push_back((token, last));
@@ -136,13 +141,20 @@ impl Storage {
             // one, write the commit point again to get one.
             let commit = core.iter().find(|r| matches!(r, Record::Commit { .. }));
             let mut payload = Vec::new();
-            let kind = encode_record(commit.expect("snapshot records hold the commit"), &mut payload);
-            self.ledger().append(kind, &payload).expect("sim ledger append");
+            let kind = encode_record(
+                commit.expect("snapshot records hold the commit"),
+                &mut payload,
+            );
+            self.ledger()
+                .append(kind, &payload)
+                .expect("sim ledger append");
             self.ledger().sync().expect("sim ledger sync");
         }
         let seq = self.ledger().last_seq();
         let bytes = encode_snapshot(core, store);
-        self.ledger().save_snapshot(seq, &bytes).expect("sim snapshot");
+        self.ledger()
+            .save_snapshot(seq, &bytes)
+            .expect("sim snapshot");
         self.ledger().trim_before(seq + 1).expect("sim trim");
         self.durable = PersistedState::replay(core);
     }

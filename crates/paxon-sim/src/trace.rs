@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::fmt::Write;
 
 /// Lines kept for a failure report.
-const LINES_KEPT: usize = 6000000;
+const LINES_KEPT: usize = 200;
 
 /// The trace of one run.
 #[derive(Default)]
