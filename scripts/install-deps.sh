@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what building and testing Paxon needs on a fresh machine of this
+# project's kind (Debian with a Rust toolchain from rustup). Idempotent.
+set -euo pipefail
+
+need_component() {
+    if ! cargo "$1" --version >/dev/null 2>&1; then
+        echo "installing rustup component $2"
+        rustup component add "$2"
+    fi
+}
+need_component fmt rustfmt
+need_component clippy clippy
+
+# Debian packages the tests use. Empty until `paxon serve` lands; the
+# end-to-end tests will add etcd-client (etcdctl) here.
+packages=()
+missing=()
+for package in "${packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}"
+fi
