@@ -205,7 +205,9 @@ impl Replica {
 
     /// The driver restored the state machine from a peer's snapshot through
     /// `slot`; it must then save it, with [`Replica::snapshot_records`],
-    /// before it makes any later `Persist` durable. Returns `false` (and changes nothing)
+    /// before it makes any later `Persist` durable: the `Snapshot` record
+    /// staged here tells a replay that the older votes up to `slot` are
+    /// superseded by that snapshot. Returns `false` (and changes nothing)
     /// when this replica has already applied that far, or leads (a leader
     /// learned every chosen decree in its phase 1).
     pub fn install_snapshot(&mut self, slot: Slot) -> bool {
@@ -216,6 +218,9 @@ impl Replica {
         self.commit = slot;
         self.applied = slot;
         self.leader_commit = self.leader_commit.max(slot);
+        // The votes this replica still has for slots up to `slot` may be
+        // stale; later Commit records must not bless them on replay.
+        self.stage(Record::Snapshot { slot });
         self.advance_commit_locally();
         true
     }

@@ -42,8 +42,10 @@ pub enum Record {
         slot: Slot,
     },
     /// The state machine was saved in a snapshot at `slot` (§3.3.2); the
-    /// entries up to it are no longer needed. Written only inside snapshot
-    /// files (see [`crate::Replica::snapshot_records`]), never to the log.
+    /// entries up to it are no longer needed. Written inside snapshot files
+    /// (see [`crate::Replica::snapshot_records`]) and, after a snapshot
+    /// installed from a peer, to the log, where it marks the votes before
+    /// it as superseded.
     Snapshot {
         /// The last slot the snapshot includes.
         slot: Slot,

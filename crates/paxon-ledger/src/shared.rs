@@ -140,6 +140,11 @@ impl<V: Vfs> SharedLedger<V> {
         Ok(self.lock()?.ledger.durable_seq())
     }
 
+    /// [`Ledger::snapshot_seq`].
+    pub fn snapshot_seq(&self) -> Result<u64, LedgerError> {
+        Ok(self.lock()?.ledger.snapshot_seq())
+    }
+
     /// [`Ledger::last_seq`].
     pub fn last_seq(&self) -> Result<u64, LedgerError> {
         Ok(self.lock()?.ledger.last_seq())
