@@ -232,7 +232,7 @@ impl<V: Vfs> SharedLedger<V> {
             inner
                 .ledger
                 .poisoned
-                .get_or_insert_with(|| panicked().to_string());
+                .get_or_insert_with(|| PANICKED.to_string());
             inner
         });
         let finished = inner.ledger.finish_sync(outcome);
