@@ -230,7 +230,16 @@ impl<V: Vfs> SharedLedger<V> {
         };
         let outcome = job.run();
         unwinding.armed = false;
-        let mut inner = self.lock()?;
+        // Even if another thread panicked meanwhile, finish and wake the
+        // parked threads, which then see the poisoned mutex.
+        let mut inner = self.inner.lock().unwrap_or_else(|poisoned| {
+            let mut inner = poisoned.into_inner();
+            inner
+                .ledger
+                .poisoned
+                .get_or_insert_with(|| PANICKED.to_string());
+            inner
+        });
         let finished = inner.ledger.finish_sync(outcome);
         let durable_seq = inner.ledger.durable_seq();
         self.durable_seq.store(durable_seq, Ordering::Release);
@@ -278,6 +287,8 @@ impl<V: Vfs> Drop for PoisonOnUnwind<'_, V> {
     }
 }
 
+const PANICKED: &str = "a thread panicked while using the ledger";
+
 fn panicked() -> LedgerError {
-    LedgerError::Poisoned("a thread panicked while using the ledger".to_string())
+    LedgerError::Poisoned(PANICKED.to_string())
 }
