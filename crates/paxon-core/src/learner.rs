@@ -18,9 +18,11 @@ impl Replica {
     pub(crate) fn follow_commit(&mut self, leader: NodeId, ballot: Ballot, leader_commit: Slot) {
         self.leader_commit = self.leader_commit.max(leader_commit);
         let mut slot = self.commit.next();
+        let skip_holes = self.config.planted(PlantedBug::SkipSlot);
         while slot <= leader_commit {
             match self.log.get_mut(slot) {
                 Some(entry) if entry.chosen || entry.ballot == ballot => entry.chosen = true,
+                _ if skip_holes => {}
                 _ => break,
             }
             slot = slot.next();
@@ -50,12 +52,12 @@ impl Replica {
         self.after_commit_advanced();
     }
 
-    /// Planted bug 6: takes an unknown slot followed by a chosen one for a
-    /// `Noop` instead of waiting to learn it.
+    /// Planted bug 6: takes a slot it has no chosen decree for, followed by
+    /// a chosen one, for a `Noop` instead of waiting to learn it.
     fn skip_hole(&mut self) {
         let hole = self.commit.next();
         let after = self.log.get(hole.next()).is_some_and(|e| e.chosen);
-        if self.log.get(hole).is_none() && after {
+        if !self.log.get(hole).is_some_and(|e| e.chosen) && after {
             let noop = Entry {
                 ballot: self.promised,
                 value: Value::Noop,
