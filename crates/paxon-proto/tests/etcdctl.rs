@@ -40,7 +40,10 @@ fn header(revision: i64) -> Option<ResponseHeader> {
 
 #[tonic::async_trait]
 impl Kv for MemoryKv {
-    async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+    async fn range(
+        &self,
+        request: Request<RangeRequest>,
+    ) -> Result<Response<RangeResponse>, Status> {
         let request = request.into_inner();
         if !request.range_end.is_empty() {
             return Err(paxon_proto::unimplemented("KV.Range over a key range"));

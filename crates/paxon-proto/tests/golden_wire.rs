@@ -16,9 +16,9 @@ use paxon_proto::authpb::{permission, Permission};
 use paxon_proto::etcdserverpb::{
     alarm_request, compare, range_request, request_op, watch_create_request, watch_request,
     AlarmRequest, AlarmType, AuthRoleGrantPermissionRequest, Compare, DeleteRangeRequest,
-    DowngradeInfo, LeaseGrantRequest, Member, PutRequest, RangeRequest, RequestOp,
-    ResponseHeader, StatusResponse, TxnRequest, WatchCancelRequest, WatchCreateRequest,
-    WatchProgressRequest, WatchRequest, WatchResponse,
+    DowngradeInfo, LeaseGrantRequest, Member, PutRequest, RangeRequest, RequestOp, ResponseHeader,
+    StatusResponse, TxnRequest, WatchCancelRequest, WatchCreateRequest, WatchProgressRequest,
+    WatchRequest, WatchResponse,
 };
 use paxon_proto::mvccpb::{event, Event, KeyValue};
 use paxon_proto::v3electionpb::CampaignRequest;
@@ -141,11 +141,13 @@ fn txn_with_every_compare_target_and_op_kind() -> TxnRequest {
             })),
         ],
         failure: vec![
-            op(request_op::Request::RequestDeleteRange(DeleteRangeRequest {
-                key: b"k".to_vec(),
-                prev_kv: true,
-                ..Default::default()
-            })),
+            op(request_op::Request::RequestDeleteRange(
+                DeleteRangeRequest {
+                    key: b"k".to_vec(),
+                    prev_kv: true,
+                    ..Default::default()
+                },
+            )),
             op(request_op::Request::RequestTxn(TxnRequest::default())),
         ],
     }

@@ -21,7 +21,10 @@ struct FixedRange;
 
 #[tonic::async_trait]
 impl Kv for FixedRange {
-    async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+    async fn range(
+        &self,
+        request: Request<RangeRequest>,
+    ) -> Result<Response<RangeResponse>, Status> {
         let asked = request.into_inner().key;
         Ok(Response::new(RangeResponse {
             header: Some(common::TEST_HEADER),
