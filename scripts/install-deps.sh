@@ -12,9 +12,9 @@ need_component() {
 need_component fmt rustfmt
 need_component clippy clippy
 
-# Debian packages the tests use. Empty until `paxon serve` lands; the
-# end-to-end tests will add etcd-client (etcdctl) here.
-packages=()
+# Debian packages the tests use: etcd-client provides etcdctl, which
+# paxon-proto's wire-compatibility test drives (it skips without it).
+packages=(etcd-client)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
