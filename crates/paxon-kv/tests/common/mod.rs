@@ -105,26 +105,22 @@ pub fn range_end() -> impl Strategy<Value = Vec<u8>> {
 }
 
 pub fn lease() -> impl Strategy<Value = LeaseId> {
-    prop_oneof![3 => Just(LeaseId::NONE), 1 => (1i64..3).prop_map(LeaseId)]
+    prop_oneof![3 => Just(LeaseId::NONE), 1 => (1i64..4).prop_map(LeaseId)]
 }
 
 pub fn put_strategy() -> impl Strategy<Value = PutRequest> {
-    (
-        key(),
-        prop::collection::vec(any::<u8>(), 0..4),
-        lease(),
-        any::<[bool; 3]>(),
+    let rare = || prop::bool::weighted(0.15);
+    let value = prop::collection::vec(any::<u8>(), 0..4);
+    (key(), value, lease(), any::<bool>(), rare(), rare()).prop_map(
+        |(key, value, lease, prev_kv, ignore_value, ignore_lease)| PutRequest {
+            key,
+            value: if ignore_value { Vec::new() } else { value },
+            lease: if ignore_lease { LeaseId::NONE } else { lease },
+            prev_kv,
+            ignore_value,
+            ignore_lease,
+        },
     )
-        .prop_map(
-            |(key, value, lease, [prev_kv, ignore_value, ignore_lease])| PutRequest {
-                key,
-                value: if ignore_value { Vec::new() } else { value },
-                lease: if ignore_lease { LeaseId::NONE } else { lease },
-                prev_kv,
-                ignore_value,
-                ignore_lease,
-            },
-        )
 }
 
 pub fn delete_strategy() -> impl Strategy<Value = DeleteRangeRequest> {
@@ -246,9 +242,9 @@ pub fn command() -> impl Strategy<Value = Command> {
         6 => put_strategy().prop_map(Command::Put),
         2 => delete_strategy().prop_map(Command::DeleteRange),
         3 => txn_strategy().prop_map(Command::Txn),
-        1 => (-1i64..14, any::<bool>()).prop_map(|(r, physical)| Command::Compact(CompactionRequest { revision: Revision(r), physical })),
-        1 => ((0i64..3).prop_map(LeaseId), 0i64..100).prop_map(|(id, ttl_s)| Command::LeaseGrant { id, ttl_s }),
-        1 => (0i64..3).prop_map(|id| Command::LeaseRevoke { id: LeaseId(id) }),
+        1 => (-1i64..9, any::<bool>()).prop_map(|(r, physical)| Command::Compact(CompactionRequest { revision: Revision(r), physical })),
+        1 => ((0i64..4).prop_map(LeaseId), 0i64..100).prop_map(|(id, ttl_s)| Command::LeaseGrant { id, ttl_s }),
+        1 => (1i64..4).prop_map(|id| Command::LeaseRevoke { id: LeaseId(id) }),
     ]
 }
 
