@@ -1,0 +1,224 @@
+//! The law book: the whole state as bytes, and back; and the state's hash.
+//!
+//! # Snapshot format, version 1
+//!
+//! Primitives as in `wire.rs`: minimal LEB128 varints, zigzag `i64`,
+//! length-prefixed bytes.
+//!
+//! `[SNAPSHOT_VERSION u8]`, `revision` i64, `compacted` (bool, then i64 if
+//! set), leases (count, then `id` i64, `ttl_s` i64 each, ids strictly
+//! increasing), keys (count, then per key in strictly increasing order:
+//! `key` bytes, a count ≥ 1 of versions, each `rev` i64, `sub` u64,
+//! state u8 0 = tombstone or 1 = put followed by `value` bytes, `create`
+//! i64, `version` i64, `lease` i64), then the crc32c of everything before
+//! it, 4 bytes little-endian.
+//!
+//! Which keys a lease holds is not stored: it follows from the keys. The
+//! encoding is canonical and [`Store::restore`] checks every invariant of
+//! the state ([`Store::check_invariants`]), so a restored store is one
+//! that applying commands could have produced.
+
+use std::collections::BTreeMap;
+
+use crate::error::KvError;
+use crate::lease::{Lease, LEASE_TTL_MAX_S};
+use crate::mvcc::{KeyHistory, Live, State, Version};
+use crate::store::Store;
+use crate::types::{LeaseId, Revision};
+use crate::wire::{put_bool, put_bytes, put_i64, put_len, put_u64, DecodeError, Reader};
+
+/// The version byte that starts every snapshot.
+pub const SNAPSHOT_VERSION: u8 = 1;
+
+const CHECKSUM_BYTES: usize = 4;
+const LEASE_BYTES_MIN: u64 = 2;
+const KEY_BYTES_MIN: u64 = 5;
+const VERSION_BYTES_MIN: u64 = 3;
+
+impl Store {
+    /// The whole state (history not yet compacted, compaction, leases) as
+    /// deterministic bytes: equal stores give equal snapshots.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.push(SNAPSHOT_VERSION);
+        put_i64(&mut out, self.revision.0);
+        put_bool(&mut out, self.compacted.is_some());
+        if let Some(c) = self.compacted {
+            put_i64(&mut out, c.0);
+        }
+        put_len(&mut out, self.leases.len());
+        for (id, lease) in &self.leases {
+            put_i64(&mut out, id.0);
+            put_i64(&mut out, lease.ttl_s);
+        }
+        put_len(&mut out, self.keys.len());
+        for (key, history) in &self.keys {
+            put_bytes(&mut out, key);
+            put_len(&mut out, history.versions().len());
+            for version in history.versions() {
+                put_version(&mut out, version);
+            }
+        }
+        let checksum = crc32c::crc32c(&out);
+        out.extend_from_slice(&checksum.to_le_bytes());
+        out
+    }
+
+    /// The store a [`Store::snapshot`] was taken of. Any other input gives
+    /// an error, never a panic.
+    pub fn restore(bytes: &[u8]) -> Result<Store, DecodeError> {
+        let body_len = bytes
+            .len()
+            .checked_sub(CHECKSUM_BYTES)
+            .ok_or(DecodeError::Truncated {
+                needed: CHECKSUM_BYTES as u64,
+                remaining: bytes.len(),
+            })?;
+        let (body, tail) = bytes.split_at(body_len);
+        let stored = u32::from_le_bytes(tail.try_into().expect("four bytes"));
+        let computed = crc32c::crc32c(body);
+        if stored != computed {
+            return Err(DecodeError::Checksum { stored, computed });
+        }
+        let mut r = Reader::new(body);
+        let version = r.u8()?;
+        if version != SNAPSHOT_VERSION {
+            return Err(DecodeError::UnknownVersion(version));
+        }
+        let mut store = Store::new();
+        store.revision = Revision(r.i64()?);
+        store.compacted = if r.bool()? {
+            Some(Revision(r.i64()?))
+        } else {
+            None
+        };
+        store.leases = get_leases(&mut r)?;
+        store.keys = get_keys(&mut r)?;
+        r.finish()?;
+        store.attach_leases()?;
+        store.size_bytes = store.keys.iter().map(|(k, h)| h.size_bytes(k.len())).sum();
+        store.check_state().map_err(DecodeError::Invalid)?;
+        Ok(store)
+    }
+
+    /// The crc32c of the key-value history at the current revision (see
+    /// [`Store::hash_kv`]).
+    pub fn hash(&self) -> u32 {
+        self.hash_kv(Revision(0))
+            .expect("the current revision is readable")
+    }
+
+    /// etcd's `HashKV`: the crc32c of the compacted revision and of every
+    /// retained version at or below `at` (0 or negative: the current
+    /// revision), in key order. Replicas that applied the same decrees
+    /// agree on it; leases are not part of it.
+    pub fn hash_kv(&self, at: Revision) -> Result<u32, KvError> {
+        if at > self.revision {
+            return Err(KvError::FutureRevision);
+        }
+        let at = if at <= Revision(0) { self.revision } else { at };
+        if at < self.compact_floor() {
+            return Err(KvError::Compacted);
+        }
+        let mut buf = Vec::new();
+        put_i64(&mut buf, self.compact_floor().0);
+        let mut crc = crc32c::crc32c(&buf);
+        for (key, history) in &self.keys {
+            let upto = history.versions().partition_point(|v| v.rev <= at);
+            if upto == 0 {
+                continue;
+            }
+            buf.clear();
+            put_bytes(&mut buf, key);
+            for version in &history.versions()[..upto] {
+                put_version(&mut buf, version);
+            }
+            crc = crc32c::crc32c_append(crc, &buf);
+        }
+        Ok(crc)
+    }
+
+    /// Fills each lease's key set from the live keys that name it.
+    fn attach_leases(&mut self) -> Result<(), DecodeError> {
+        for (key, history) in &self.keys {
+            let Some(live) = history.latest().filter(|l| !l.lease.is_none()) else {
+                continue;
+            };
+            let lease = self
+                .leases
+                .get_mut(&live.lease)
+                .ok_or(DecodeError::Invalid("a key names a missing lease"))?;
+            lease.keys.insert(key.clone());
+        }
+        Ok(())
+    }
+}
+
+fn put_version(out: &mut Vec<u8>, version: &Version) {
+    put_i64(out, version.rev.0);
+    put_u64(out, u64::from(version.sub));
+    match &version.state {
+        State::Tombstone => out.push(0),
+        State::Live(live) => {
+            out.push(1);
+            put_bytes(out, &live.value);
+            put_i64(out, live.create.0);
+            put_i64(out, live.version);
+            put_i64(out, live.lease.0);
+        }
+    }
+}
+
+fn get_leases(r: &mut Reader<'_>) -> Result<BTreeMap<LeaseId, Lease>, DecodeError> {
+    let mut leases = BTreeMap::new();
+    let mut last = None;
+    for _ in 0..r.count(LEASE_BYTES_MIN)? {
+        let (id, ttl_s) = (LeaseId(r.i64()?), r.i64()?);
+        if id.is_none() || ttl_s > LEASE_TTL_MAX_S || last.is_some_and(|l| l >= id) {
+            return Err(DecodeError::Invalid(
+                "lease id zero, out of order, or TTL too large",
+            ));
+        }
+        last = Some(id);
+        leases.insert(
+            id,
+            Lease {
+                ttl_s,
+                keys: Default::default(),
+            },
+        );
+    }
+    Ok(leases)
+}
+
+fn get_keys(r: &mut Reader<'_>) -> Result<BTreeMap<Box<[u8]>, KeyHistory>, DecodeError> {
+    let mut keys: BTreeMap<Box<[u8]>, KeyHistory> = BTreeMap::new();
+    for _ in 0..r.count(KEY_BYTES_MIN)? {
+        let key: Box<[u8]> = r.bytes()?.into();
+        if keys.last_key_value().is_some_and(|(last, _)| *last >= key) {
+            return Err(DecodeError::Invalid("keys out of order"));
+        }
+        let versions = (0..r.count(VERSION_BYTES_MIN)?)
+            .map(|_| get_version(r))
+            .collect::<Result<_, _>>()?;
+        keys.insert(key, KeyHistory::from_versions(versions));
+    }
+    Ok(keys)
+}
+
+fn get_version(r: &mut Reader<'_>) -> Result<Version, DecodeError> {
+    let rev = Revision(r.i64()?);
+    let sub =
+        u32::try_from(r.u64()?).map_err(|_| DecodeError::Invalid("sub-revision too large"))?;
+    let state = match r.u8()? {
+        0 => State::Tombstone,
+        1 => State::Live(Live {
+            value: r.bytes()?.into(),
+            create: Revision(r.i64()?),
+            version: r.i64()?,
+            lease: LeaseId(r.i64()?),
+        }),
+        _ => return Err(DecodeError::Invalid("unknown version state")),
+    };
+    Ok(Version { rev, sub, state })
+}

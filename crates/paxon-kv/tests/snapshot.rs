@@ -1,0 +1,173 @@
+//! Law book and determinism: snapshots round-trip exactly, restore never
+//! panics, and replicas applying the same decrees agree byte for byte.
+
+mod common;
+
+use common::*;
+use paxon_kv::{Command, DecodeError, RangeRequest, Revision, Store};
+use proptest::prelude::*;
+
+/// Reads every replica must answer alike: all keys at each revision.
+fn answers(store: &Store) -> Vec<String> {
+    (0..=store.revision().0 + 1)
+        .map(|rev| {
+            format!(
+                "{:?}",
+                store.range(&RangeRequest {
+                    revision: Revision(rev),
+                    ..range_req("\0", "\0")
+                })
+            )
+        })
+        .collect()
+}
+
+fn commands(max: usize) -> impl Strategy<Value = Vec<Command>> {
+    prop::collection::vec(command(), 0..max)
+}
+
+#[test]
+fn empty_store_snapshot_is_the_documented_bytes() {
+    let bytes = Store::new().snapshot();
+    let body = [1, 2, 0, 0, 0];
+    assert_eq!(&bytes[..5], body);
+    assert_eq!(bytes[5..], crc32c::crc32c(&body).to_le_bytes());
+    assert_eq!(Store::restore(&bytes), Ok(Store::new()));
+}
+
+#[test]
+fn restore_rejects_a_bad_checksum_and_a_short_input() {
+    let mut bytes = Store::new().snapshot();
+    bytes[1] ^= 1;
+    assert!(matches!(
+        Store::restore(&bytes),
+        Err(DecodeError::Checksum { .. })
+    ));
+    assert_eq!(
+        Store::restore(&[1, 2]),
+        Err(DecodeError::Truncated {
+            needed: 4,
+            remaining: 2
+        })
+    );
+}
+
+#[test]
+fn restore_rejects_a_state_applying_could_not_produce() {
+    // One key "k" whose only version is a put at revision 2 with version 2.
+    let mut body = vec![1, 4, 0, 0, 1, 1, b'k', 1, 4, 0, 1, 1, b'v', 4, 4, 0];
+    let sealed =
+        |body: &Vec<u8>| [body.clone(), crc32c::crc32c(body).to_le_bytes().to_vec()].concat();
+    assert_eq!(
+        Store::restore(&sealed(&body)),
+        Err(DecodeError::Invalid(
+            "put starting a generation is inconsistent"
+        ))
+    );
+    body[14] = 2; // version 1: now consistent
+    let store = Store::restore(&sealed(&body)).unwrap();
+    assert_eq!(get(&store, "k").kvs, vec![kv("k", "v", 2, 2, 1)]);
+}
+
+#[test]
+fn hash_is_crc32c_of_the_history_and_changes_with_every_write() {
+    let mut store = Store::new();
+    let empty = store.hash();
+    put(&mut store, "k", "v");
+    let one = store.hash();
+    assert_ne!(empty, one);
+    assert_eq!(
+        store.hash_kv(Revision(1)),
+        Ok(empty),
+        "a past revision hashes as it was"
+    );
+    assert_eq!(
+        store.hash_kv(Revision(3)),
+        Err(paxon_kv::KvError::FutureRevision)
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn snapshot_round_trips_exactly(cmds in commands(40)) {
+        let mut store = Store::new();
+        apply_all(&mut store, &cmds);
+        let bytes = store.snapshot();
+        let restored = Store::restore(&bytes).expect("restore");
+        prop_assert_eq!(&restored, &store);
+        prop_assert_eq!(restored.snapshot(), bytes);
+        prop_assert_eq!(restored.hash(), store.hash());
+        prop_assert_eq!(restored.size_bytes(), store.size_bytes());
+        prop_assert_eq!(answers(&restored), answers(&store));
+    }
+
+    #[test]
+    fn replicas_applying_the_same_decrees_agree(cmds in commands(40)) {
+        let (mut a, mut b) = (Store::new(), Store::new());
+        let ra = apply_all(&mut a, &cmds);
+        let rb = apply_all(&mut b, &cmds);
+        prop_assert_eq!(ra, rb);
+        prop_assert_eq!(a.hash(), b.hash());
+        prop_assert_eq!(a.snapshot(), b.snapshot());
+    }
+
+    #[test]
+    fn a_replica_restored_midway_ends_identical(cmds in commands(40), cut in any::<prop::sample::Index>()) {
+        let cut = cut.index(cmds.len() + 1);
+        let mut whole = Store::new();
+        apply_all(&mut whole, &cmds[..cut]);
+        whole.take_events();
+        let mut restored = Store::restore(&whole.snapshot()).expect("restore");
+        let rest_whole = apply_all(&mut whole, &cmds[cut..]);
+        let events_whole = whole.take_events();
+        let rest_restored = apply_all(&mut restored, &cmds[cut..]);
+        prop_assert_eq!(rest_whole, rest_restored);
+        prop_assert_eq!(events_whole, restored.take_events());
+        prop_assert_eq!(whole.snapshot(), restored.snapshot());
+    }
+
+    #[test]
+    fn hash_of_a_past_revision_ignores_later_writes(cmds in commands(30), tail in commands(10)) {
+        let tail: Vec<Command> = tail.into_iter().filter(|c| !matches!(c, Command::Compact(_))).collect();
+        let mut before = Store::new();
+        apply_all(&mut before, &cmds);
+        let mut after = before.clone();
+        apply_all(&mut after, &tail);
+        prop_assert_eq!(after.hash_kv(before.revision()), Ok(before.hash()));
+    }
+
+    #[test]
+    fn restore_never_panics_on_damaged_snapshots(
+        cmds in commands(20),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        cut in any::<prop::sample::Index>(),
+        reseal in any::<bool>(),
+    ) {
+        let mut store = Store::new();
+        apply_all(&mut store, &cmds);
+        let bytes = store.snapshot();
+        let mut body = bytes[..bytes.len() - 4].to_vec();
+        for (at, byte) in flips {
+            let i = at.index(body.len());
+            body[i] = byte;
+        }
+        body.truncate(cut.index(body.len()) + 1);
+        let tail = if reseal { crc32c::crc32c(&body).to_le_bytes() } else { [0; 4] };
+        let damaged = [body, tail.to_vec()].concat();
+        if let Ok(restored) = Store::restore(&damaged) {
+            restored.check_invariants();
+            prop_assert_eq!(restored.snapshot(), damaged);
+        }
+    }
+
+    #[test]
+    fn restore_never_panics_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+        let _ = Store::restore(&bytes);
+        let sealed = [bytes.clone(), crc32c::crc32c(&bytes).to_le_bytes().to_vec()].concat();
+        if let Ok(store) = Store::restore(&sealed) {
+            prop_assert_eq!(store.snapshot(), sealed);
+        }
+    }
+}
