@@ -1,0 +1,166 @@
+//! The member's ledger on a real disk: records appended by the driver,
+//! made durable by a sync thread with group commit (one `fdatasync` for
+//! everything appended while the previous one ran), and snapshots.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use paxon_core::codec::{decode_record, encode_record};
+use paxon_core::{PersistToken, PersistedState, Record};
+use paxon_ledger::{LedgerConfig, SharedLedger, StdVfs};
+use tokio::sync::mpsc;
+
+/// What the member restarts from.
+pub struct Recovered {
+    /// Promise, votes and commit point.
+    pub state: PersistedState,
+    /// The state machine's snapshot at `state.snapshot`, if any.
+    pub snapshot: Option<Bytes>,
+}
+
+/// The ledger and the thread that syncs it.
+pub struct Disk {
+    ledger: Arc<SharedLedger<StdVfs>>,
+    to_sync: std::sync::mpsc::Sender<(PersistToken, u64)>,
+    payload: Vec<u8>,
+}
+
+impl Disk {
+    /// Opens (or creates) the ledger under `dir` and recovers; a damaged
+    /// ledger is an error that tells the operator what to do.
+    pub fn open(
+        dir: &Path,
+        persisted: mpsc::UnboundedSender<PersistToken>,
+    ) -> Result<(Disk, Recovered), String> {
+        let (ledger, recovered) = paxon_ledger::Ledger::open(StdVfs, dir, LedgerConfig::default())
+            .map_err(|e| e.to_string())?;
+        let mut records = Vec::new();
+        let mut snapshot = None;
+        if let Some(saved) = &recovered.snapshot {
+            let (core, state) = decode_snapshot(&saved.bytes)?;
+            records.extend(core);
+            snapshot = Some(state);
+        }
+        for record in &recovered.records {
+            let decoded = decode_record(record.kind, &record.payload)
+                .map_err(|e| format!("ledger record {} does not decode: {e}", record.seq))?;
+            records.push(decoded);
+        }
+        let state = PersistedState::replay(&records);
+        let ledger = Arc::new(SharedLedger::new(ledger));
+        let (to_sync, from_driver) = std::sync::mpsc::channel();
+        let syncer = Arc::clone(&ledger);
+        std::thread::Builder::new()
+            .name("paxon-sync".into())
+            .spawn(move || sync_loop(&syncer, &from_driver, &persisted))
+            .map_err(|e| format!("cannot start the sync thread: {e}"))?;
+        let disk = Disk {
+            ledger,
+            to_sync,
+            payload: Vec::new(),
+        };
+        Ok((disk, Recovered { state, snapshot }))
+    }
+
+    /// Appends the records of one `Persist`; the sync thread reports
+    /// `token` once they are durable.
+    pub fn persist(&mut self, token: PersistToken, records: &[Record]) -> Result<(), String> {
+        let mut last = 0;
+        for record in records {
+            self.payload.clear();
+            let kind = encode_record(record, &mut self.payload);
+            last = self
+                .ledger
+                .append(kind, &self.payload)
+                .map_err(|e| e.to_string())?;
+        }
+        self.to_sync
+            .send((token, last))
+            .map_err(|_| "the sync thread stopped".to_string())
+    }
+
+    /// Whether a snapshot can be saved now (a durable record it can cover
+    /// exists beyond the last snapshot).
+    pub fn can_snapshot(&self) -> bool {
+        self.ledger
+            .durable_seq()
+            .is_ok_and(|seq| seq > self.ledger.snapshot_seq().unwrap_or(u64::MAX))
+    }
+
+    /// Saves the law book and drops the ledger it covers.
+    pub fn save_snapshot(&self, core: &[Record], state: &[u8]) -> Result<(), String> {
+        let seq = self.ledger.durable_seq().map_err(|e| e.to_string())?;
+        let bytes = encode_snapshot(core, state);
+        self.ledger
+            .save_snapshot(seq, &bytes)
+            .map_err(|e| e.to_string())?;
+        self.ledger
+            .trim_before(seq + 1)
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+/// Syncs whatever the driver appended, many `Persist`s per `fdatasync`.
+/// A failed sync stops the process: after a failed `fdatasync` the page
+/// cache may have dropped the data, and only a restart can tell what is
+/// on disk.
+fn sync_loop(
+    ledger: &SharedLedger<StdVfs>,
+    from_driver: &std::sync::mpsc::Receiver<(PersistToken, u64)>,
+    persisted: &mpsc::UnboundedSender<PersistToken>,
+) {
+    while let Ok((mut token, mut seq)) = from_driver.recv() {
+        while let Ok((later_token, later_seq)) = from_driver.try_recv() {
+            token = token.max(later_token);
+            seq = seq.max(later_seq);
+        }
+        if let Err(error) = ledger.wait_durable(seq) {
+            tracing::error!(%error, "the ledger could not be made durable; stopping");
+            eprintln!("paxon: fatal: the ledger could not be made durable: {error}");
+            std::process::exit(1);
+        }
+        if persisted.send(token).is_err() {
+            return;
+        }
+    }
+}
+
+/// `[u32 records]([u8 kind][u32 len][payload])*[state machine bytes]`
+fn encode_snapshot(core: &[Record], state: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(state.len() + 1024);
+    out.extend_from_slice(&(core.len() as u32).to_le_bytes());
+    let mut payload = Vec::new();
+    for record in core {
+        payload.clear();
+        let kind = encode_record(record, &mut payload);
+        out.push(kind);
+        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(&payload);
+    }
+    out.extend_from_slice(state);
+    out
+}
+
+fn decode_snapshot(bytes: &[u8]) -> Result<(Vec<Record>, Bytes), String> {
+    let bad = || "the snapshot's core records do not decode".to_string();
+    let count = u32::from_le_bytes(
+        bytes
+            .get(..4)
+            .ok_or_else(bad)?
+            .try_into()
+            .map_err(|_| bad())?,
+    );
+    let mut at = 4;
+    let mut core = Vec::new();
+    for _ in 0..count {
+        let kind = *bytes.get(at).ok_or_else(bad)?;
+        let len = bytes.get(at + 1..at + 5).ok_or_else(bad)?;
+        let len = u32::from_le_bytes(len.try_into().map_err(|_| bad())?) as usize;
+        let payload = bytes.get(at + 5..at + 5 + len).ok_or_else(bad)?;
+        core.push(decode_record(kind, payload).map_err(|_| bad())?);
+        at += 5 + len;
+    }
+    Ok((core, Bytes::copy_from_slice(&bytes[at..])))
+}

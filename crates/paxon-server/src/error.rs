@@ -1,0 +1,59 @@
+//! The one place where Paxon's errors become etcd's gRPC codes and
+//! messages.
+
+use tonic::{Code, Status};
+
+/// Why a client request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// No leader is known (an election is running).
+    #[error("etcdserver: no leader")]
+    NoLeader,
+    /// Leadership moved while the request was in flight; it was not applied.
+    #[error("etcdserver: leader changed")]
+    LeaderChanged,
+    /// No answer in time; the request may or may not have been applied.
+    #[error("etcdserver: request timed out")]
+    Timeout,
+    /// The request exceeds `--max-request-bytes`.
+    #[error("etcdserver: request is too large")]
+    TooLarge,
+    /// Too many requests wait for a slot.
+    #[error("etcdserver: too many requests")]
+    TooManyRequests,
+    /// The store is over `--quota-backend-bytes` (the NOSPACE alarm).
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
+    /// The member is shutting down.
+    #[error("etcdserver: server stopped")]
+    Stopped,
+    /// The state machine refused the request.
+    #[error("{0}")]
+    Kv(#[from] paxon_kv::KvError),
+}
+
+impl From<ServeError> for Status {
+    fn from(error: ServeError) -> Status {
+        let code = match &error {
+            ServeError::NoLeader
+            | ServeError::LeaderChanged
+            | ServeError::Timeout
+            | ServeError::Stopped => Code::Unavailable,
+            ServeError::TooLarge => Code::InvalidArgument,
+            ServeError::TooManyRequests | ServeError::NoSpace => Code::ResourceExhausted,
+            ServeError::Kv(kv) => kv_code(kv),
+        };
+        Status::new(code, error.to_string())
+    }
+}
+
+fn kv_code(error: &paxon_kv::KvError) -> Code {
+    use paxon_kv::GrpcCode;
+    match error.code() {
+        GrpcCode::InvalidArgument => Code::InvalidArgument,
+        GrpcCode::OutOfRange => Code::OutOfRange,
+        GrpcCode::NotFound => Code::NotFound,
+        GrpcCode::FailedPrecondition => Code::FailedPrecondition,
+        GrpcCode::ResourceExhausted => Code::ResourceExhausted,
+    }
+}

@@ -1,0 +1,124 @@
+//! The `KV` service: Range, Put, DeleteRange, Txn, Compact.
+
+use paxon_kv as kv;
+use paxon_proto::etcdserverpb as pb;
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+use super::{convert, Handle};
+use crate::error::ServeError;
+use crate::member::ClientOp;
+
+impl Handle {
+    /// Refuses requests over `--max-request-bytes` (etcd's check).
+    fn check_size(&self, message: &impl Message) -> Result<(), Status> {
+        if message.encoded_len() > self.cluster.max_request_bytes {
+            return Err(ServeError::TooLarge.into());
+        }
+        Ok(())
+    }
+
+    /// Proposes a command and waits until this member applied it.
+    async fn write(&self, command: kv::Command) -> Result<(kv::Response, u64), Status> {
+        command.validate(&self.limits).map_err(ServeError::from)?;
+        let adds_data = !matches!(
+            command,
+            kv::Command::DeleteRange(_) | kv::Command::Compact(_)
+        );
+        if adds_data {
+            let status = self.status().await?;
+            if status.db_size > self.cluster.quota_backend_bytes {
+                return Err(ServeError::NoSpace.into());
+            }
+        }
+        let answer = self.ask(|reply| ClientOp::Write { command, reply }).await?;
+        Ok(answer?)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::kv_server::Kv for Handle {
+    async fn range(
+        &self,
+        request: Request<pb::RangeRequest>,
+    ) -> Result<Response<pb::RangeResponse>, Status> {
+        let request = request.into_inner();
+        self.check_size(&request)?;
+        let linearizable = !request.serializable;
+        let request = convert::range_request(request);
+        let answer = self
+            .ask(|reply| ClientOp::Read {
+                request,
+                linearizable,
+                reply,
+            })
+            .await?;
+        let (ranged, term) = answer?;
+        let header = self.header(ranged.header.revision.0, term);
+        Ok(Response::new(convert::range_response(ranged, header)))
+    }
+
+    async fn put(
+        &self,
+        request: Request<pb::PutRequest>,
+    ) -> Result<Response<pb::PutResponse>, Status> {
+        let request = request.into_inner();
+        self.check_size(&request)?;
+        let (response, term) = self
+            .write(kv::Command::Put(convert::put_request(request)))
+            .await?;
+        let kv::Response::Put(put) = response else {
+            return Err(Status::internal("paxon: a put answered with another kind"));
+        };
+        let header = self.header(put.header.revision.0, term);
+        Ok(Response::new(convert::put_response(put, header)))
+    }
+
+    async fn delete_range(
+        &self,
+        request: Request<pb::DeleteRangeRequest>,
+    ) -> Result<Response<pb::DeleteRangeResponse>, Status> {
+        let request = request.into_inner();
+        self.check_size(&request)?;
+        let command = kv::Command::DeleteRange(convert::delete_request(request));
+        let (response, term) = self.write(command).await?;
+        let kv::Response::DeleteRange(deleted) = response else {
+            return Err(Status::internal(
+                "paxon: a delete answered with another kind",
+            ));
+        };
+        let header = self.header(deleted.header.revision.0, term);
+        Ok(Response::new(convert::delete_response(deleted, header)))
+    }
+
+    async fn txn(
+        &self,
+        request: Request<pb::TxnRequest>,
+    ) -> Result<Response<pb::TxnResponse>, Status> {
+        let request = request.into_inner();
+        self.check_size(&request)?;
+        let txn = convert::txn_request(request).map_err(Status::invalid_argument)?;
+        let (response, term) = self.write(kv::Command::Txn(txn)).await?;
+        let kv::Response::Txn(txn) = response else {
+            return Err(Status::internal("paxon: a txn answered with another kind"));
+        };
+        let header = self.header(txn.header.revision.0, term);
+        Ok(Response::new(convert::txn_response(txn, header)))
+    }
+
+    async fn compact(
+        &self,
+        request: Request<pb::CompactionRequest>,
+    ) -> Result<Response<pb::CompactionResponse>, Status> {
+        let request = request.into_inner();
+        let command = kv::Command::Compact(kv::CompactionRequest {
+            revision: kv::Revision(request.revision),
+            physical: request.physical,
+        });
+        let (response, term) = self.write(command).await?;
+        let header = self.header(response.header().revision.0, term);
+        Ok(Response::new(pb::CompactionResponse {
+            header: Some(header),
+        }))
+    }
+}

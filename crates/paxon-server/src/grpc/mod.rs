@@ -1,0 +1,116 @@
+//! The etcd v3 gRPC services, each a thin layer that converts protobuf to
+//! the state machine's types and hands the request to the member's driver.
+
+mod cluster;
+mod convert;
+mod kv;
+pub mod unimplemented;
+
+use std::sync::Arc;
+
+use paxon_core::NodeId;
+use paxon_proto::etcdserverpb as pb;
+use tokio::sync::{mpsc, oneshot};
+use tonic::Status;
+
+use crate::error::ServeError;
+use crate::member::{ClientOp, Input, StatusInfo, REQUEST_TIMEOUT};
+
+/// One member as `MemberList` shows it.
+#[derive(Clone, Debug)]
+pub struct MemberInfo {
+    /// Member id.
+    pub id: NodeId,
+    /// `--name`.
+    pub name: String,
+    /// Peer URLs.
+    pub peer_urls: Vec<String>,
+}
+
+/// What every service needs to know about the cluster.
+#[derive(Debug)]
+pub struct ClusterInfo {
+    /// The cluster id.
+    pub cluster_id: u64,
+    /// This member.
+    pub me: NodeId,
+    /// Our advertised client URLs.
+    pub client_urls: Vec<String>,
+    /// Every member.
+    pub members: Vec<MemberInfo>,
+    /// `--max-request-bytes`.
+    pub max_request_bytes: usize,
+    /// `--quota-backend-bytes`.
+    pub quota_backend_bytes: u64,
+}
+
+/// The services' handle on the member.
+#[derive(Clone)]
+pub struct Handle {
+    inbox: mpsc::Sender<Input>,
+    cluster: Arc<ClusterInfo>,
+    limits: paxon_kv::Limits,
+}
+
+impl Handle {
+    /// A handle sending requests to the driver's `inbox`.
+    pub fn new(
+        inbox: mpsc::Sender<Input>,
+        cluster: Arc<ClusterInfo>,
+        limits: paxon_kv::Limits,
+    ) -> Handle {
+        Handle {
+            inbox,
+            cluster,
+            limits,
+        }
+    }
+
+    /// Sends `op` to the driver and waits for its answer (bounded).
+    async fn ask<T>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<T>) -> ClientOp,
+    ) -> Result<T, ServeError> {
+        let (reply, answer) = oneshot::channel();
+        self.inbox
+            .send(Input::Client(op(reply)))
+            .await
+            .map_err(|_| ServeError::Stopped)?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(ServeError::Stopped),
+            Err(_) => Err(ServeError::Timeout),
+        }
+    }
+
+    async fn status(&self) -> Result<StatusInfo, Status> {
+        Ok(self.ask(|reply| ClientOp::Status { reply }).await?)
+    }
+
+    /// The response header etcd sends with every answer.
+    fn header(&self, revision: i64, term: u64) -> pb::ResponseHeader {
+        pb::ResponseHeader {
+            cluster_id: self.cluster.cluster_id,
+            member_id: self.cluster.me.0,
+            revision,
+            raft_term: term,
+        }
+    }
+}
+
+pub use unimplemented::NotYet;
+
+/// Mounts every service on a tonic router.
+pub fn router(handle: Handle) -> tonic::transport::server::Router {
+    use paxon_proto::{v3electionpb as epb, v3lockpb as lpb};
+    let size = handle.cluster.max_request_bytes + 64 * 1024;
+    tonic::transport::Server::builder()
+        .add_service(pb::kv_server::KvServer::new(handle.clone()).max_decoding_message_size(size))
+        .add_service(pb::cluster_server::ClusterServer::new(handle.clone()))
+        .add_service(pb::maintenance_server::MaintenanceServer::new(handle))
+        .add_service(pb::watch_server::WatchServer::new(NotYet))
+        .add_service(pb::lease_server::LeaseServer::new(NotYet))
+        .add_service(pb::auth_server::AuthServer::new(NotYet))
+        .add_service(lpb::lock_server::LockServer::new(NotYet))
+        .add_service(epb::election_server::ElectionServer::new(NotYet))
+}

@@ -1,0 +1,19 @@
+//! # paxon-server
+//!
+//! The tokio shell around the pure core: the member's driver
+//! ([`member`]), its ledger on disk ([`disk`]), the peer transport
+//! ([`transport`], [`peer`]), and the etcd v3 gRPC services ([`grpc`]).
+//! [`serve`] wires them together from etcd's flags ([`config`]).
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod disk;
+pub mod error;
+pub mod grpc;
+pub mod member;
+pub mod peer;
+mod serve;
+pub mod state;
+pub mod transport;
+
+pub use serve::serve;

@@ -1,0 +1,579 @@
+//! The member's driver: one task owns the replica, the ledger handle and
+//! the state machine, and turns inputs (peer frames, client requests,
+//! ticks, finished syncs) into the core's actions carried out.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use paxon_core::{Action, NodeId, PersistToken, ProposeError, ReadId, Replica, Slot, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::disk::Disk;
+use crate::error::ServeError;
+use crate::peer::PeerFrame;
+use crate::state::{self, StateMachine};
+use crate::transport::{Inbound, Transport};
+
+/// Applied slots between two snapshots of the state machine.
+const SNAPSHOT_EVERY_SLOTS: u64 = 10_000;
+/// A request not answered by then fails with "request timed out".
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(7);
+
+/// A client request handed to the driver.
+pub enum ClientOp {
+    /// A write (or a transaction): goes through the ledger.
+    Write {
+        /// The command.
+        command: paxon_kv::Command,
+        /// Where the answer goes.
+        reply: WriteReply,
+    },
+    /// A Range.
+    Read {
+        /// The request.
+        request: paxon_kv::RangeRequest,
+        /// Linearizable (read index) or serializable (local).
+        linearizable: bool,
+        /// Where the answer goes.
+        reply: ReadReply,
+    },
+    /// What `Maintenance.Status` and `Cluster.MemberList` report.
+    Status {
+        /// Where the answer goes.
+        reply: oneshot::Sender<StatusInfo>,
+    },
+}
+
+/// The member's state as `Status` reports it.
+#[derive(Clone, Debug)]
+pub struct StatusInfo {
+    /// This member.
+    pub me: NodeId,
+    /// The leader, if known.
+    pub leader: Option<NodeId>,
+    /// Ballot round of the highest promise (etcd's raft term).
+    pub term: u64,
+    /// Commit point (etcd's raft index).
+    pub commit: Slot,
+    /// Applied slot.
+    pub applied: Slot,
+    /// The store's revision.
+    pub revision: i64,
+    /// Approximate size of the store.
+    pub db_size: u64,
+    /// Client URLs each peer announced.
+    pub client_urls: BTreeMap<NodeId, String>,
+}
+
+/// Where a write's answer goes: the response and the ballot round.
+pub type WriteReply = oneshot::Sender<Result<(state::Applied, u64), ServeError>>;
+/// Where a read's answer goes: the response and the ballot round.
+pub type ReadReply = oneshot::Sender<Result<(state::Ranged, u64), ServeError>>;
+
+/// Everything that wakes the driver.
+pub enum Input {
+    /// A peer's frame or hello.
+    Peer(Inbound),
+    /// A client request.
+    Client(ClientOp),
+}
+
+enum Pending {
+    /// Proposed here (`None`) or forwarded to that leader.
+    Write(WriteReply, Option<NodeId>),
+}
+
+enum ReadWaiter {
+    /// A local client's read.
+    Local(paxon_kv::RangeRequest, ReadReply),
+    /// A follower's read index request.
+    Remote(NodeId, u64),
+}
+
+/// The driver.
+pub struct Member {
+    me: NodeId,
+    replica: Replica,
+    disk: Disk,
+    machine: StateMachine,
+    transport: Transport,
+    next_id: u64,
+    /// Writes proposed or forwarded from here, by request id.
+    pending: BTreeMap<u64, (Instant, Pending)>,
+    /// Reads waiting for a read index, by read id.
+    reads: BTreeMap<ReadId, ReadWaiter>,
+    /// Local reads waiting for `applied` to reach their index.
+    reads_after_apply: BTreeMap<Slot, Vec<(paxon_kv::RangeRequest, ReadReply)>>,
+    /// Reads asked of the leader, by id.
+    remote_reads: BTreeMap<u64, (Instant, NodeId, paxon_kv::RangeRequest, ReadReply)>,
+    /// The latest snapshot saved: its slot and state machine bytes.
+    snapshot: (Slot, Bytes),
+    client_urls: BTreeMap<NodeId, String>,
+}
+
+impl Member {
+    /// A driver for `replica`, recovered from `disk`.
+    pub fn new(
+        replica: Replica,
+        disk: Disk,
+        machine: StateMachine,
+        transport: Transport,
+        snapshot: (Slot, Bytes),
+    ) -> Member {
+        Member {
+            me: replica.id(),
+            replica,
+            disk,
+            machine,
+            transport,
+            next_id: 1,
+            pending: BTreeMap::new(),
+            reads: BTreeMap::new(),
+            reads_after_apply: BTreeMap::new(),
+            remote_reads: BTreeMap::new(),
+            snapshot,
+            client_urls: BTreeMap::new(),
+        }
+    }
+
+    /// Runs until every input channel closes.
+    pub async fn run(
+        mut self,
+        mut inbox: mpsc::Receiver<Input>,
+        mut persisted: mpsc::UnboundedReceiver<PersistToken>,
+        tick: Duration,
+    ) {
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.drain();
+        loop {
+            tokio::select! {
+                input = inbox.recv() => {
+                    let Some(input) = input else { return };
+                    self.handle(input);
+                    // Take what else is waiting before polling: many client
+                    // requests become one decree and one fdatasync.
+                    for _ in 0..1024 {
+                        match inbox.try_recv() {
+                            Ok(input) => self.handle(input),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                token = persisted.recv() => {
+                    let Some(token) = token else { return };
+                    self.replica.handle_persisted(token);
+                }
+                _ = ticker.tick() => {
+                    self.replica.handle_tick();
+                    self.expire_requests();
+                }
+            }
+            self.drain();
+        }
+    }
+
+    fn handle(&mut self, input: Input) {
+        match input {
+            Input::Peer(Inbound::Hello(from, urls)) => {
+                self.client_urls.insert(from, urls);
+            }
+            Input::Peer(Inbound::Frame(from, frame)) => self.handle_frame(from, frame),
+            Input::Client(op) => self.handle_client(op),
+        }
+    }
+
+    fn handle_frame(&mut self, from: NodeId, frame: PeerFrame) {
+        match frame {
+            PeerFrame::Core(msg) => {
+                if let Err(error) = self.replica.handle_message(from, msg) {
+                    tracing::warn!(%from, %error, "rejected a peer message");
+                }
+            }
+            PeerFrame::Forward { id, command } => {
+                if let Err(error) = self.replica.propose(command) {
+                    let leader = leader_of(&error);
+                    self.transport
+                        .send(from, &PeerFrame::Rejected { id, leader });
+                }
+            }
+            PeerFrame::Rejected { id, leader } => self.rejected(id, leader),
+            PeerFrame::ReadIndex { id } => {
+                let read = self.new_read_id();
+                match self.replica.read_index(read) {
+                    Ok(()) => {
+                        self.reads.insert(read, ReadWaiter::Remote(from, id));
+                    }
+                    Err(error) => {
+                        let leader = leader_of(&error);
+                        self.transport
+                            .send(from, &PeerFrame::Rejected { id, leader });
+                    }
+                }
+            }
+            PeerFrame::ReadIndexReady { id, slot } => {
+                if let Some((_, _, request, reply)) = self.remote_reads.remove(&id) {
+                    self.read_at(slot, request, reply);
+                }
+            }
+            PeerFrame::Snapshot { slot, state } => self.install_snapshot(slot, state),
+        }
+    }
+
+    fn rejected(&mut self, id: u64, leader: Option<NodeId>) {
+        let error = match leader {
+            Some(_) => ServeError::LeaderChanged,
+            None => ServeError::NoLeader,
+        };
+        if let Some((_, Pending::Write(reply, _))) = self.pending.remove(&id) {
+            let _ = reply.send(Err(error));
+        } else if let Some((_, _, _, reply)) = self.remote_reads.remove(&id) {
+            let _ = reply.send(Err(error));
+        }
+    }
+
+    fn new_read_id(&mut self) -> ReadId {
+        self.next_id += 1;
+        ReadId(self.next_id)
+    }
+
+    fn handle_client(&mut self, op: ClientOp) {
+        match op {
+            ClientOp::Write { command, reply } => self.write(command, reply),
+            ClientOp::Read {
+                request,
+                linearizable,
+                reply,
+            } => {
+                if linearizable {
+                    self.linearizable_read(request, reply);
+                } else {
+                    let _ = reply.send(self.termed(self.machine.range(&request)));
+                }
+            }
+            ClientOp::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+        }
+    }
+
+    /// Adds the ballot round (etcd's raft term) to an answer.
+    fn termed<T>(&self, result: Result<T, ServeError>) -> Result<(T, u64), ServeError> {
+        result.map(|value| (value, self.replica.promised().round))
+    }
+
+    fn status(&self) -> StatusInfo {
+        StatusInfo {
+            me: self.me,
+            leader: self.replica.leader(),
+            term: self.replica.promised().round,
+            commit: self.replica.commit(),
+            applied: self.replica.applied(),
+            revision: self.machine.revision(),
+            db_size: self.machine.size_bytes(),
+            client_urls: self.client_urls.clone(),
+        }
+    }
+
+    /// Proposes here when leading, else forwards to the leader; the answer
+    /// comes when this member applies the command.
+    fn write(&mut self, command: paxon_kv::Command, reply: WriteReply) {
+        self.next_id += 1;
+        let id = self.next_id;
+        let decree = encode_decree(self.me, id, &command);
+        let outcome = if self.replica.is_leader() {
+            self.replica
+                .propose(decree)
+                .map(|()| None)
+                .map_err(|e| match e {
+                    ProposeError::Busy => ServeError::TooManyRequests,
+                    ProposeError::NotLeader { .. } => ServeError::NoLeader,
+                })
+        } else if let Some(leader) = self.replica.leader() {
+            let frame = PeerFrame::Forward {
+                id,
+                command: decree,
+            };
+            self.transport.send(leader, &frame);
+            Ok(Some(leader))
+        } else {
+            Err(ServeError::NoLeader)
+        };
+        match outcome {
+            Ok(forwarded_to) => {
+                let pending = Pending::Write(reply, forwarded_to);
+                self.pending.insert(id, (Instant::now(), pending));
+            }
+            Err(error) => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+
+    fn linearizable_read(&mut self, request: paxon_kv::RangeRequest, reply: ReadReply) {
+        if self.replica.is_leader() {
+            let read = self.new_read_id();
+            match self.replica.read_index(read) {
+                Ok(()) => {
+                    self.reads.insert(read, ReadWaiter::Local(request, reply));
+                }
+                Err(_) => {
+                    let _ = reply.send(Err(ServeError::NoLeader));
+                }
+            }
+        } else if let Some(leader) = self.replica.leader() {
+            self.next_id += 1;
+            let id = self.next_id;
+            self.transport.send(leader, &PeerFrame::ReadIndex { id });
+            self.remote_reads
+                .insert(id, (Instant::now(), leader, request, reply));
+        } else {
+            let _ = reply.send(Err(ServeError::NoLeader));
+        }
+    }
+
+    /// Serves a read once everything up to `slot` is applied here.
+    fn read_at(&mut self, slot: Slot, request: paxon_kv::RangeRequest, reply: ReadReply) {
+        if self.replica.applied() >= slot {
+            let _ = reply.send(self.termed(self.machine.range(&request)));
+        } else {
+            self.reads_after_apply
+                .entry(slot)
+                .or_default()
+                .push((request, reply));
+        }
+    }
+
+    fn expire_requests(&mut self) {
+        let now = Instant::now();
+        let expired = |at: &Instant| now.duration_since(*at) > REQUEST_TIMEOUT;
+        let old: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, (at, _))| expired(at))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in old {
+            if let Some((_, Pending::Write(reply, _))) = self.pending.remove(&id) {
+                let _ = reply.send(Err(ServeError::Timeout));
+            }
+        }
+        let old: Vec<u64> = self
+            .remote_reads
+            .iter()
+            .filter(|(_, (at, _, _, _))| expired(at))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in old {
+            if let Some((_, _, _, reply)) = self.remote_reads.remove(&id) {
+                let _ = reply.send(Err(ServeError::Timeout));
+            }
+        }
+    }
+
+    /// Carries out every action the replica queued.
+    fn drain(&mut self) {
+        while let Some(action) = self.replica.poll() {
+            self.perform(action);
+        }
+        self.maybe_snapshot();
+    }
+
+    fn perform(&mut self, action: Action) {
+        match action {
+            Action::Persist { token, records } => {
+                if let Err(error) = self.disk.persist(token, &records) {
+                    eprintln!("paxon: fatal: cannot write the ledger: {error}");
+                    std::process::exit(1);
+                }
+            }
+            Action::Send { to, msg } => self.transport.send(to, &PeerFrame::Core(msg)),
+            Action::Apply { slot, value } => self.apply(slot, value),
+            Action::ReadReady { id, slot } => self.read_ready(id, slot),
+            Action::ReadFailed { id, leader } => match self.reads.remove(&id) {
+                Some(ReadWaiter::Local(_, reply)) => {
+                    let _ = reply.send(Err(ServeError::LeaderChanged));
+                }
+                Some(ReadWaiter::Remote(to, id)) => {
+                    self.transport.send(to, &PeerFrame::Rejected { id, leader });
+                }
+                None => {}
+            },
+            Action::ProposalsDropped { commands } => self.dropped(commands),
+            Action::SnapshotNeeded { to, .. } => {
+                let (slot, state) = self.snapshot.clone();
+                if slot > Slot(0) {
+                    self.transport
+                        .send(to, &PeerFrame::Snapshot { slot, state });
+                }
+            }
+            Action::LeaderChanged { leader, ballot } => {
+                tracing::info!(?leader, %ballot, "leader changed");
+                self.fail_forwards_not_to(leader);
+            }
+        }
+    }
+
+    /// Requests forwarded to a leader that is no longer the one we know
+    /// may never be answered: fail them now (etcd's "leader changed"; a
+    /// forwarded write may still have been chosen).
+    fn fail_forwards_not_to(&mut self, leader: Option<NodeId>) {
+        let stale = |to: &NodeId| Some(*to) != leader;
+        let writes: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, (_, Pending::Write(_, to)))| to.as_ref().is_some_and(stale))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in writes {
+            if let Some((_, Pending::Write(reply, _))) = self.pending.remove(&id) {
+                let _ = reply.send(Err(ServeError::LeaderChanged));
+            }
+        }
+        let reads: Vec<u64> = self
+            .remote_reads
+            .iter()
+            .filter(|(_, (_, to, _, _))| stale(to))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in reads {
+            if let Some((_, _, _, reply)) = self.remote_reads.remove(&id) {
+                let _ = reply.send(Err(ServeError::LeaderChanged));
+            }
+        }
+    }
+
+    fn apply(&mut self, slot: Slot, value: Value) {
+        if let Value::Batch(batch) = value {
+            for decree in batch.commands() {
+                let Some((origin, id, command)) = decode_decree(decree) else {
+                    tracing::error!(%slot, "a chosen command does not decode; skipped on every member alike");
+                    continue;
+                };
+                let applied = self.machine.apply(&command);
+                let applied = self.termed(applied);
+                if origin == self.me {
+                    if let Some((_, Pending::Write(reply, _))) = self.pending.remove(&id) {
+                        let _ = reply.send(applied);
+                    }
+                }
+            }
+        }
+        let ready: Vec<Slot> = self
+            .reads_after_apply
+            .range(..=slot)
+            .map(|(s, _)| *s)
+            .collect();
+        for ready_slot in ready {
+            for (request, reply) in self
+                .reads_after_apply
+                .remove(&ready_slot)
+                .unwrap_or_default()
+            {
+                let _ = reply.send(self.termed(self.machine.range(&request)));
+            }
+        }
+    }
+
+    fn read_ready(&mut self, id: ReadId, slot: Slot) {
+        match self.reads.remove(&id) {
+            Some(ReadWaiter::Local(request, reply)) => self.read_at(slot, request, reply),
+            Some(ReadWaiter::Remote(to, id)) => {
+                self.transport
+                    .send(to, &PeerFrame::ReadIndexReady { id, slot });
+            }
+            None => {}
+        }
+    }
+
+    fn dropped(&mut self, commands: Vec<Bytes>) {
+        for decree in commands {
+            let Some((origin, id, _)) = decode_decree(&decree) else {
+                continue;
+            };
+            if origin == self.me {
+                if let Some((_, Pending::Write(reply, _))) = self.pending.remove(&id) {
+                    let _ = reply.send(Err(ServeError::LeaderChanged));
+                }
+            }
+        }
+    }
+
+    /// §3.3.2: every so often, write the law book and let the ledger go.
+    fn maybe_snapshot(&mut self) {
+        let applied = self.replica.applied();
+        if applied.0 < self.replica.snapshot_slot().0 + SNAPSHOT_EVERY_SLOTS
+            || !self.disk.can_snapshot()
+        {
+            return;
+        }
+        self.replica.compact(applied);
+        let core = self.replica.snapshot_records();
+        let state = self.machine.snapshot();
+        if let Err(error) = self.disk.save_snapshot(&core, &state) {
+            eprintln!("paxon: fatal: cannot save a snapshot: {error}");
+            std::process::exit(1);
+        }
+        self.snapshot = (applied, Bytes::from(state));
+    }
+
+    fn install_snapshot(&mut self, slot: Slot, state: Bytes) {
+        if slot <= self.replica.applied() || self.replica.is_leader() {
+            return;
+        }
+        let Ok(machine) = StateMachine::restore(&state, self.machine.limits()) else {
+            tracing::warn!(%slot, "a peer sent a snapshot that does not decode");
+            return;
+        };
+        if !self.replica.install_snapshot(slot) {
+            return;
+        }
+        self.machine = machine;
+        let core = self.replica.snapshot_records();
+        if let Err(error) = self.disk.save_snapshot(&core, &state) {
+            eprintln!("paxon: fatal: cannot save a snapshot: {error}");
+            std::process::exit(1);
+        }
+        self.snapshot = (slot, state);
+        let waiting: Vec<Slot> = self
+            .reads_after_apply
+            .range(..=slot)
+            .map(|(s, _)| *s)
+            .collect();
+        for ready_slot in waiting {
+            for (request, reply) in self
+                .reads_after_apply
+                .remove(&ready_slot)
+                .unwrap_or_default()
+            {
+                let _ = reply.send(self.termed(self.machine.range(&request)));
+            }
+        }
+    }
+}
+
+fn leader_of(error: &ProposeError) -> Option<NodeId> {
+    match error {
+        ProposeError::NotLeader { leader } => *leader,
+        ProposeError::Busy => None,
+    }
+}
+
+/// A decree's command: `[origin u64][request id u64][state machine command]`.
+fn encode_decree(origin: NodeId, id: u64, command: &paxon_kv::Command) -> Bytes {
+    let mut body = Vec::with_capacity(64);
+    command.encode(&mut body);
+    let mut out = BytesMut::with_capacity(16 + body.len());
+    out.put_u64_le(origin.0);
+    out.put_u64_le(id);
+    out.put_slice(&body);
+    out.freeze()
+}
+
+fn decode_decree(bytes: &[u8]) -> Option<(NodeId, u64, paxon_kv::Command)> {
+    let origin = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let id = u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?);
+    let command = paxon_kv::Command::decode(bytes.get(16..)?).ok()?;
+    Some((NodeId(origin), id, command))
+}

@@ -1,0 +1,198 @@
+//! What members say to each other besides the core's own messages: client
+//! requests forwarded to the leader, read indexes asked of it, and
+//! snapshots for laggards. Framed and encoded here; never trusted.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use paxon_core::codec::{decode_message_bytes, encode_message, DecodeError};
+use paxon_core::{Message, NodeId, Slot};
+
+/// One frame on a peer connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerFrame {
+    /// A message of the Paxos core.
+    Core(Message),
+    /// A follower asks the leader to propose `command` (its own request
+    /// `id`); the follower answers its client when it applies the command.
+    Forward {
+        /// The follower's request id.
+        id: u64,
+        /// The encoded command, origin included.
+        command: Bytes,
+    },
+    /// The leader could not propose a forwarded command (or give a read
+    /// index): the follower should send its client elsewhere.
+    Rejected {
+        /// The follower's request id.
+        id: u64,
+        /// The leader as the sender knows it.
+        leader: Option<NodeId>,
+    },
+    /// A follower asks the leader for a read index.
+    ReadIndex {
+        /// The follower's read id.
+        id: u64,
+    },
+    /// The read index: the follower may serve the read once it applied
+    /// `slot`.
+    ReadIndexReady {
+        /// The follower's read id.
+        id: u64,
+        /// The read index.
+        slot: Slot,
+    },
+    /// The state machine through `slot` (§3.3.2, the law book).
+    Snapshot {
+        /// The last slot it includes.
+        slot: Slot,
+        /// The state machine's snapshot bytes.
+        state: Bytes,
+    },
+}
+
+/// Why a frame was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The core message inside did not decode.
+    #[error("bad core message: {0}")]
+    Core(#[from] DecodeError),
+    /// The frame is shorter than its fields.
+    #[error("truncated frame")]
+    Truncated,
+    /// An unknown frame tag.
+    #[error("unknown frame tag {0}")]
+    UnknownTag(u8),
+}
+
+const TAG_CORE: u8 = 1;
+const TAG_FORWARD: u8 = 2;
+const TAG_REJECTED: u8 = 3;
+const TAG_READ_INDEX: u8 = 4;
+const TAG_READ_INDEX_READY: u8 = 5;
+const TAG_SNAPSHOT: u8 = 6;
+
+impl PeerFrame {
+    /// Encodes the frame body (the transport adds the length).
+    pub fn encode(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        match self {
+            PeerFrame::Core(msg) => {
+                out.put_u8(TAG_CORE);
+                let mut body = Vec::new();
+                encode_message(msg, &mut body);
+                out.put_slice(&body);
+            }
+            PeerFrame::Forward { id, command } => {
+                out.put_u8(TAG_FORWARD);
+                out.put_u64_le(*id);
+                out.put_slice(command);
+            }
+            PeerFrame::Rejected { id, leader } => {
+                out.put_u8(TAG_REJECTED);
+                out.put_u64_le(*id);
+                out.put_u64_le(leader.map_or(0, |l| l.0));
+            }
+            PeerFrame::ReadIndex { id } => {
+                out.put_u8(TAG_READ_INDEX);
+                out.put_u64_le(*id);
+            }
+            PeerFrame::ReadIndexReady { id, slot } => {
+                out.put_u8(TAG_READ_INDEX_READY);
+                out.put_u64_le(*id);
+                out.put_u64_le(slot.0);
+            }
+            PeerFrame::Snapshot { slot, state } => {
+                out.put_u8(TAG_SNAPSHOT);
+                out.put_u64_le(slot.0);
+                out.put_slice(state);
+            }
+        }
+        out.freeze()
+    }
+
+    /// Decodes a frame body; arbitrary bytes give an error, never a panic.
+    pub fn decode(mut body: Bytes) -> Result<PeerFrame, FrameError> {
+        if body.is_empty() {
+            return Err(FrameError::Truncated);
+        }
+        let tag = body.get_u8();
+        let u64_of = |body: &mut Bytes| {
+            if body.remaining() < 8 {
+                return Err(FrameError::Truncated);
+            }
+            Ok(body.get_u64_le())
+        };
+        let frame = match tag {
+            TAG_CORE => PeerFrame::Core(decode_message_bytes(&body)?),
+            TAG_FORWARD => PeerFrame::Forward {
+                id: u64_of(&mut body)?,
+                command: body,
+            },
+            TAG_REJECTED => {
+                let id = u64_of(&mut body)?;
+                let leader = Some(NodeId(u64_of(&mut body)?)).filter(|l| l.0 != 0);
+                PeerFrame::Rejected { id, leader }
+            }
+            TAG_READ_INDEX => PeerFrame::ReadIndex {
+                id: u64_of(&mut body)?,
+            },
+            TAG_READ_INDEX_READY => PeerFrame::ReadIndexReady {
+                id: u64_of(&mut body)?,
+                slot: Slot(u64_of(&mut body)?),
+            },
+            TAG_SNAPSHOT => PeerFrame::Snapshot {
+                slot: Slot(u64_of(&mut body)?),
+                state: body,
+            },
+            other => return Err(FrameError::UnknownTag(other)),
+        };
+        Ok(frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paxon_core::Ballot;
+
+    #[test]
+    fn every_frame_round_trips() {
+        let frames = vec![
+            PeerFrame::Core(Message::Prepare {
+                ballot: Ballot::new(3, NodeId(7)),
+                from_slot: Slot(9),
+            }),
+            PeerFrame::Forward {
+                id: 5,
+                command: Bytes::from_static(b"cmd"),
+            },
+            PeerFrame::Rejected {
+                id: 5,
+                leader: Some(NodeId(2)),
+            },
+            PeerFrame::Rejected {
+                id: 6,
+                leader: None,
+            },
+            PeerFrame::ReadIndex { id: 1 },
+            PeerFrame::ReadIndexReady {
+                id: 1,
+                slot: Slot(44),
+            },
+            PeerFrame::Snapshot {
+                slot: Slot(10),
+                state: Bytes::from_static(b"state"),
+            },
+        ];
+        for frame in frames {
+            assert_eq!(PeerFrame::decode(frame.encode()).unwrap(), frame);
+        }
+    }
+
+    #[test]
+    fn garbage_is_refused_not_trusted() {
+        assert!(PeerFrame::decode(Bytes::new()).is_err());
+        assert!(PeerFrame::decode(Bytes::from_static(&[99])).is_err());
+        assert!(PeerFrame::decode(Bytes::from_static(&[TAG_READ_INDEX, 1, 2])).is_err());
+        assert!(PeerFrame::decode(Bytes::from_static(&[TAG_CORE, 1, 200])).is_err());
+    }
+}

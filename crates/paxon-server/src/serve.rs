@@ -1,0 +1,185 @@
+//! `paxon serve`: one member, from etcd's flags to running services.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use paxon_core::{Config, NodeId, Replica, Slot};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::config::{cluster_id, member_id, ClusterState, ServeConfig, Url};
+use crate::disk::Disk;
+use crate::grpc::{self, ClusterInfo, Handle, MemberInfo};
+use crate::member::{Input, Member};
+use crate::state::StateMachine;
+use crate::transport::{self, Identity, Transport};
+
+/// Requests waiting for the driver before senders wait.
+const INBOX_MAX: usize = 65_536;
+
+/// Runs one member until SIGTERM or Ctrl-C.
+pub async fn serve(config: ServeConfig) -> Result<(), String> {
+    if config.initial_cluster_state == ClusterState::Existing {
+        return Err(
+            "--initial-cluster-state existing needs membership changes, \
+                    which paxon does not support yet"
+                .into(),
+        );
+    }
+    let members = members(&config);
+    let me = member_id(
+        &config.initial_advertise_peer_urls,
+        &config.initial_cluster_token,
+    );
+    let ids: Vec<NodeId> = members.iter().map(|m| m.id).collect();
+    let cluster_id = cluster_id(&ids);
+    let (persisted_tx, persisted_rx) = mpsc::unbounded_channel();
+    let member_dir = config.data_dir.join("member");
+    let (disk, recovered) = Disk::open(&member_dir, persisted_tx)?;
+    let limits = paxon_kv::Limits {
+        txn_ops_max: config.max_txn_ops,
+    };
+    let snapshot_slot = recovered.state.snapshot;
+    let (machine, snapshot_bytes) = match &recovered.snapshot {
+        Some(bytes) => (StateMachine::restore(bytes, limits)?, bytes.clone()),
+        None => (StateMachine::new(limits), Bytes::new()),
+    };
+    let (core, tick) = core_config(me, &ids, &config);
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let replica = Replica::new(core, recovered.state, seed).map_err(|e| e.to_string())?;
+    let client_urls: Vec<String> = config
+        .advertise_client_urls
+        .iter()
+        .map(Url::to_url_string)
+        .collect();
+    let identity = Identity {
+        me,
+        cluster_id,
+        client_urls: client_urls.join(","),
+    };
+    let peers: BTreeMap<NodeId, String> = members
+        .iter()
+        .filter(|m| m.id != me)
+        .map(|m| (m.id, m.peer_addr.clone()))
+        .collect();
+    let transport = Transport::start(identity.clone(), peers);
+    let (inbox_tx, inbox_rx) = mpsc::channel(INBOX_MAX);
+    for url in &config.listen_peer_urls {
+        let listener = bind(url, "peer").await?;
+        let (identity, ids, inbox) = (identity.clone(), ids.clone(), peer_inbox(&inbox_tx));
+        tokio::spawn(transport::accept_loop(listener, identity, ids, inbox));
+    }
+    let snapshot = (Slot(snapshot_slot.0), snapshot_bytes);
+    let member = Member::new(replica, disk, machine, transport, snapshot);
+    let driver = tokio::spawn(member.run(inbox_rx, persisted_rx, tick));
+    let cluster = Arc::new(ClusterInfo {
+        cluster_id,
+        me,
+        client_urls,
+        members: members.iter().map(|m| m.info.clone()).collect(),
+        max_request_bytes: config.max_request_bytes,
+        quota_backend_bytes: config.quota_backend_bytes,
+    });
+    let handle = Handle::new(inbox_tx, cluster, limits);
+    tracing::info!(name = %config.name, id = %format!("{:x}", me.0), "paxon member starting");
+    serve_clients(&config, handle).await?;
+    driver.abort();
+    Ok(())
+}
+
+struct Peer {
+    id: NodeId,
+    peer_addr: String,
+    info: MemberInfo,
+}
+
+fn members(config: &ServeConfig) -> Vec<Peer> {
+    config
+        .initial_cluster
+        .iter()
+        .map(|(name, urls)| {
+            let id = member_id(urls, &config.initial_cluster_token);
+            Peer {
+                id,
+                peer_addr: urls[0].host_port.clone(),
+                info: MemberInfo {
+                    id,
+                    name: name.clone(),
+                    peer_urls: urls.iter().map(Url::to_url_string).collect(),
+                },
+            }
+        })
+        .collect()
+}
+
+/// etcd's timing flags in core ticks: a tick is half a heartbeat.
+fn core_config(me: NodeId, ids: &[NodeId], config: &ServeConfig) -> (Config, Duration) {
+    let tick_ms = (config.heartbeat_interval_ms / 2).max(1);
+    let mut core = Config::new(me, ids.to_vec());
+    core.heartbeat_interval_ticks = 2;
+    core.accept_retry_ticks = 4;
+    core.election_timeout_ticks = (config.election_timeout_ms / tick_ms).max(4);
+    (core, Duration::from_millis(tick_ms))
+}
+
+fn peer_inbox(inbox: &mpsc::Sender<Input>) -> mpsc::Sender<transport::Inbound> {
+    let (tx, mut rx) = mpsc::channel(INBOX_MAX);
+    let inbox = inbox.clone();
+    tokio::spawn(async move {
+        while let Some(inbound) = rx.recv().await {
+            if inbox.send(Input::Peer(inbound)).await.is_err() {
+                return;
+            }
+        }
+    });
+    tx
+}
+
+async fn bind(url: &Url, what: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(&url.host_port).await.map_err(|e| {
+        format!(
+            "cannot listen for {what} traffic on {}: {e}",
+            url.to_url_string()
+        )
+    })
+}
+
+/// Serves the gRPC API on every client URL until SIGTERM or Ctrl-C.
+async fn serve_clients(config: &ServeConfig, handle: Handle) -> Result<(), String> {
+    let mut servers = Vec::new();
+    for url in &config.listen_client_urls {
+        let listener = bind(url, "client").await?;
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let router = grpc::router(handle.clone());
+        servers.push(tokio::spawn(async move {
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown_signal())
+                .await
+        }));
+    }
+    tracing::info!("ready to serve client requests");
+    for server in servers {
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(format!("client server failed: {error}")),
+            Err(error) => return Err(format!("client server panicked: {error}")),
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

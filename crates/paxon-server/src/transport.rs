@@ -1,0 +1,225 @@
+//! Peer transport over TCP: one outgoing connection per peer, length-
+//! prefixed frames, reconnect with backoff, bounded queues (a full queue
+//! drops the frame: Paxos survives lost messages, a slow peer must not
+//! stall the leader). A peer that sends garbage is disconnected.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use paxon_core::NodeId;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use crate::peer::PeerFrame;
+
+/// Bytes every connection starts with.
+const MAGIC: &[u8; 8] = b"PAXONP01";
+/// Largest frame accepted from a peer.
+pub const FRAME_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Frames queued for one peer before new ones are dropped.
+const QUEUE_FRAMES_MAX: usize = 8192;
+/// Longest wait between two connection attempts.
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// What the transport hands to the member.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A frame from a peer.
+    Frame(NodeId, PeerFrame),
+    /// A peer introduced itself: its client URLs.
+    Hello(NodeId, String),
+}
+
+/// Sends frames to peers.
+#[derive(Clone)]
+pub struct Transport {
+    queues: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
+}
+
+/// Who we are, as told to peers in the handshake.
+#[derive(Clone)]
+pub struct Identity {
+    /// Our member id.
+    pub me: NodeId,
+    /// The cluster id every member computed.
+    pub cluster_id: u64,
+    /// Our client URLs, comma-separated.
+    pub client_urls: String,
+}
+
+impl Transport {
+    /// Starts one sender task per peer.
+    pub fn start(identity: Identity, peers: BTreeMap<NodeId, String>) -> Transport {
+        let mut queues = BTreeMap::new();
+        for (id, addr) in peers {
+            let (tx, rx) = mpsc::channel(QUEUE_FRAMES_MAX);
+            tokio::spawn(send_loop(identity.clone(), addr, rx));
+            queues.insert(id, tx);
+        }
+        Transport { queues }
+    }
+
+    /// Queues a frame for `to`; drops it if the queue is full.
+    pub fn send(&self, to: NodeId, frame: &PeerFrame) {
+        if let Some(queue) = self.queues.get(&to) {
+            if queue.try_send(frame.encode()).is_err() {
+                tracing::debug!(%to, "peer queue full or closed: frame dropped");
+            }
+        }
+    }
+}
+
+async fn send_loop(identity: Identity, addr: String, mut rx: mpsc::Receiver<Bytes>) {
+    let mut backoff = Duration::from_millis(20);
+    loop {
+        match TcpStream::connect(&addr).await {
+            Ok(stream) => {
+                backoff = Duration::from_millis(20);
+                let _ = stream.set_nodelay(true);
+                if let Err(error) = write_frames(&identity, stream, &mut rx).await {
+                    tracing::debug!(%addr, %error, "peer connection closed");
+                }
+                if rx.is_closed() {
+                    return;
+                }
+            }
+            Err(error) => tracing::trace!(%addr, %error, "peer not reachable"),
+        }
+        // Frames queued while disconnected are stale: drop them.
+        while rx.try_recv().is_ok() {}
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+async fn write_frames(
+    identity: &Identity,
+    stream: TcpStream,
+    rx: &mut mpsc::Receiver<Bytes>,
+) -> std::io::Result<()> {
+    let mut writer = BufWriter::with_capacity(256 * 1024, stream);
+    let mut hello = Vec::with_capacity(64);
+    hello.extend_from_slice(MAGIC);
+    hello.extend_from_slice(&identity.cluster_id.to_le_bytes());
+    hello.extend_from_slice(&identity.me.0.to_le_bytes());
+    let urls = identity.client_urls.as_bytes();
+    hello.extend_from_slice(&(urls.len() as u32).to_le_bytes());
+    hello.extend_from_slice(urls);
+    writer.write_all(&hello).await?;
+    writer.flush().await?;
+    while let Some(frame) = rx.recv().await {
+        write_frame(&mut writer, &frame).await?;
+        while let Ok(more) = rx.try_recv() {
+            write_frame(&mut writer, &more).await?;
+        }
+        writer.flush().await?;
+    }
+    Ok(())
+}
+
+async fn write_frame(writer: &mut BufWriter<TcpStream>, frame: &Bytes) -> std::io::Result<()> {
+    writer
+        .write_all(&(frame.len() as u32).to_le_bytes())
+        .await?;
+    writer.write_all(frame).await
+}
+
+/// Accepts peer connections and hands their frames to `inbox`; a peer from
+/// another cluster, an unknown member or a malformed frame is cut off.
+pub async fn accept_loop(
+    listener: TcpListener,
+    identity: Identity,
+    members: Vec<NodeId>,
+    inbox: mpsc::Sender<Inbound>,
+) {
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "peer accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let (identity, members, inbox) = (identity.clone(), members.clone(), inbox.clone());
+        tokio::spawn(async move {
+            if let Err(error) = read_peer(stream, addr, &identity, &members, &inbox).await {
+                tracing::debug!(%addr, %error, "peer connection dropped");
+            }
+        });
+    }
+}
+
+async fn read_peer(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    identity: &Identity,
+    members: &[NodeId],
+    inbox: &mpsc::Sender<Inbound>,
+) -> Result<(), String> {
+    let _ = stream.set_nodelay(true);
+    let mut head = [0u8; 28];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut head));
+    read.await
+        .map_err(|_| "handshake timed out")?
+        .map_err(|e| e.to_string())?;
+    let word = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().expect("8 bytes"));
+    if &head[..8] != MAGIC {
+        return Err(format!("{addr} is not a paxon peer"));
+    }
+    if word(8) != identity.cluster_id {
+        return Err(format!("{addr} belongs to another cluster ({:x})", word(8)));
+    }
+    let from = NodeId(word(16));
+    if from == identity.me || !members.contains(&from) {
+        return Err(format!("{addr} claims to be {from}, not a peer"));
+    }
+    let urls_len = u32::from_le_bytes(head[24..28].try_into().expect("4 bytes")) as usize;
+    if urls_len > 4096 {
+        return Err("client URLs too long".into());
+    }
+    let mut urls = vec![0u8; urls_len];
+    stream
+        .read_exact(&mut urls)
+        .await
+        .map_err(|e| e.to_string())?;
+    let urls = String::from_utf8(urls).map_err(|_| "client URLs not UTF-8")?;
+    inbox
+        .send(Inbound::Hello(from, urls))
+        .await
+        .map_err(|_| "member stopped")?;
+    read_frames(stream, from, inbox).await
+}
+
+async fn read_frames(
+    stream: TcpStream,
+    from: NodeId,
+    inbox: &mpsc::Sender<Inbound>,
+) -> Result<(), String> {
+    let mut reader = tokio::io::BufReader::with_capacity(256 * 1024, stream);
+    loop {
+        let mut len = [0u8; 4];
+        match reader.read_exact(&mut len).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        }
+        let len = u32::from_le_bytes(len) as usize;
+        if len > FRAME_BYTES_MAX {
+            return Err(format!("{from} sent a frame of {len} bytes"));
+        }
+        let mut body = BytesMut::zeroed(len);
+        reader
+            .read_exact(&mut body)
+            .await
+            .map_err(|e| e.to_string())?;
+        let frame = PeerFrame::decode(body.freeze()).map_err(|e| format!("{from}: {e}"))?;
+        inbox
+            .send(Inbound::Frame(from, frame))
+            .await
+            .map_err(|_| "member stopped")?;
+    }
+}

@@ -1,0 +1,218 @@
+//! Real `paxon serve` processes on loopback, driven by Debian's `etcdctl`.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A member's ports and process.
+pub struct Member {
+    pub name: String,
+    pub client_port: u16,
+    pub peer_port: u16,
+    pub child: Option<Child>,
+}
+
+/// A cluster of real processes in a temporary directory.
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub members: Vec<Member>,
+    initial_cluster: String,
+}
+
+/// Ports handed out in this test process: clusters of tests running in
+/// parallel must never share one (a client would reach the wrong cluster).
+static USED_PORTS: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+fn free_port() -> u16 {
+    let mut used = USED_PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let port = listener.local_addr().expect("local addr").port();
+        if used.insert(port) {
+            return port;
+        }
+    }
+}
+
+impl Cluster {
+    /// Starts `n` members and waits until a write goes through.
+    pub fn start(n: usize, test: &str) -> Cluster {
+        let dir = std::env::temp_dir().join(format!("paxon-e2e-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let members: Vec<Member> = (1..=n)
+            .map(|i| Member {
+                name: format!("m{i}"),
+                client_port: free_port(),
+                peer_port: free_port(),
+                child: None,
+            })
+            .collect();
+        let initial_cluster = members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cluster = Cluster {
+            dir,
+            members,
+            initial_cluster,
+        };
+        for i in 0..n {
+            cluster.start_member(i);
+        }
+        cluster.wait_ready();
+        cluster
+    }
+
+    pub fn start_member(&mut self, i: usize) {
+        let m = &self.members[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{}.log", m.name)))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_paxon"))
+            .arg("serve")
+            .args(["--name", &m.name])
+            .arg("--data-dir")
+            .arg(self.dir.join(&m.name))
+            .args([
+                "--listen-client-urls",
+                &format!("http://127.0.0.1:{}", m.client_port),
+            ])
+            .args([
+                "--advertise-client-urls",
+                &format!("http://127.0.0.1:{}", m.client_port),
+            ])
+            .args([
+                "--listen-peer-urls",
+                &format!("http://127.0.0.1:{}", m.peer_port),
+            ])
+            .args([
+                "--initial-advertise-peer-urls",
+                &format!("http://127.0.0.1:{}", m.peer_port),
+            ])
+            .args(["--initial-cluster", &self.initial_cluster])
+            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn paxon serve");
+        self.members[i].child = Some(child);
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn endpoints(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("127.0.0.1:{}", m.client_port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn endpoint(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.members[i].client_port)
+    }
+
+    /// Runs etcdctl against every endpoint.
+    pub fn etcdctl(&self, args: &[&str]) -> Output {
+        etcdctl(&self.endpoints(), args, None)
+    }
+
+    /// Waits until a linearizable write and read succeed (bounded).
+    pub fn wait_ready(&self) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            let out = etcdctl(&self.endpoints(), &["put", "__ready", "1"], None);
+            if out.status.success() {
+                let out = etcdctl(&self.endpoints(), &["del", "__ready"], None);
+                if out.status.success() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "cluster in {} never became ready; see the logs there",
+            self.dir.display()
+        );
+    }
+
+    /// Index of the member that reports itself leader.
+    pub fn leader(&self) -> Option<usize> {
+        (0..self.members.len()).find(|i| {
+            self.members[*i].child.is_some() && {
+                let out = etcdctl(&self.endpoint(*i), &["endpoint", "status"], None);
+                stdout(&out).contains(", true, false,")
+            }
+        })
+    }
+
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(&self.members[i].name)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Runs etcdctl with `input` on its stdin.
+pub fn etcdctl(endpoints: &str, args: &[&str], input: Option<&str>) -> Output {
+    let mut child = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={endpoints}"))
+        .arg("--command-timeout=5s")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("etcdctl is installed (Debian package etcd-client; scripts/install-deps.sh)");
+    let mut stdin = child.stdin.take().expect("stdin");
+    if let Some(input) = input {
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+    }
+    drop(stdin);
+    child.wait_with_output().expect("etcdctl output")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Path of the one WAL segment under a member's data dir.
+pub fn first_segment(data_dir: &Path) -> PathBuf {
+    let wal = data_dir.join("member").join("wal");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&wal)
+        .expect("wal dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    names.sort();
+    names.remove(0)
+}

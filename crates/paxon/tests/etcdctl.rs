@@ -1,0 +1,278 @@
+//! End-to-end: a real 3-member Paxon cluster and Debian's `etcdctl`, with
+//! the exact output etcd 3.4/3.5 gives for the same commands.
+
+mod cluster;
+
+use std::time::{Duration, Instant};
+
+use cluster::{etcdctl, first_segment, stderr, stdout, Cluster};
+
+/// Runs `args` and asserts etcdctl's exact stdout.
+fn expect(cluster: &Cluster, args: &[&str], expected: &str) {
+    let out = cluster.etcdctl(args);
+    assert!(
+        out.status.success(),
+        "etcdctl {args:?} failed: {}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), expected, "etcdctl {args:?}");
+}
+
+/// Runs `args`, expects failure with etcd's error line.
+fn expect_error(cluster: &Cluster, args: &[&str], error: &str) {
+    let out = cluster.etcdctl(args);
+    assert!(!out.status.success(), "etcdctl {args:?} should fail");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("Error: {error}")),
+        "etcdctl {args:?}: {err}"
+    );
+}
+
+#[test]
+fn etcdctl_key_value_commands_give_etcds_exact_output() {
+    let cluster = Cluster::start(3, "kv");
+    expect(&cluster, &["put", "k1", "v1"], "OK\n");
+    expect(&cluster, &["put", "k2", "v2"], "OK\n");
+    expect(&cluster, &["put", "k3", "v3"], "OK\n");
+    expect(&cluster, &["get", "k1"], "k1\nv1\n");
+    expect(
+        &cluster,
+        &["get", "--prefix", "k"],
+        "k1\nv1\nk2\nv2\nk3\nv3\n",
+    );
+    expect(&cluster, &["get", "k1", "k3"], "k1\nv1\nk2\nv2\n");
+    expect(
+        &cluster,
+        &["get", "--prefix", "k", "--limit", "1"],
+        "k1\nv1\n",
+    );
+    expect(
+        &cluster,
+        &["get", "--from-key", "k2", "--keys-only"],
+        "k2\n\nk3\n\n",
+    );
+    expect(&cluster, &["del", "k2"], "1\n");
+    expect(&cluster, &["del", "nope"], "0\n");
+    expect(
+        &cluster,
+        &["get", "--prefix", "k", "--keys-only"],
+        "k1\n\nk3\n\n",
+    );
+    expect(&cluster, &["put", "k1", "v1b", "--prev-kv"], "OK\nk1\nv1\n");
+    expect(&cluster, &["get", "k1", "--consistency=s"], "k1\nv1b\n");
+    expect(
+        &cluster,
+        &["del", "--prefix", "k", "--prev-kv"],
+        "2\nk1\nv1b\nk3\nv3\n",
+    );
+    expect(&cluster, &["get", "--prefix", "k"], "");
+}
+
+#[test]
+fn etcdctl_history_compaction_and_revisions_behave_as_in_etcd() {
+    let cluster = Cluster::start(3, "rev");
+    expect(&cluster, &["put", "a", "1"], "OK\n");
+    let out = cluster.etcdctl(&["get", "a", "-w", "json"]);
+    let json = stdout(&out);
+    let rev: i64 = json
+        .split("\"mod_revision\":")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("mod_revision in {json}"));
+    expect(&cluster, &["put", "a", "2"], "OK\n");
+    expect(&cluster, &["put", "a", "3"], "OK\n");
+    let first = rev.to_string();
+    expect(&cluster, &["get", "a", "--rev", &first], "a\n1\n");
+    let second = (rev + 1).to_string();
+    expect(&cluster, &["get", "a", "--rev", &second], "a\n2\n");
+    expect(
+        &cluster,
+        &["compaction", &second],
+        &format!("compacted revision {second}\n"),
+    );
+    expect_error(
+        &cluster,
+        &["get", "a", "--rev", &first],
+        "etcdserver: mvcc: required revision has been compacted",
+    );
+    expect(&cluster, &["get", "a", "--rev", &second], "a\n2\n");
+    let future = (rev + 100).to_string();
+    expect_error(
+        &cluster,
+        &["get", "a", "--rev", &future],
+        "etcdserver: mvcc: required revision is a future revision",
+    );
+    expect_error(
+        &cluster,
+        &["put", "", "x"],
+        "etcdserver: key is not provided",
+    );
+}
+
+#[test]
+fn etcdctl_interactive_txn_takes_the_right_branch() {
+    let cluster = Cluster::start(3, "txn");
+    expect(&cluster, &["put", "k1", "v1"], "OK\n");
+    expect(&cluster, &["put", "k3", "v3"], "OK\n");
+    let prompts =
+        "compares:\nsuccess requests (get, put, del):\nfailure requests (get, put, del):\n";
+    let success = "value(\"k1\") = \"v1\"\n\nput k1 swapped\nget k1\n\nget k3\n\n";
+    let out = etcdctl(&cluster.endpoints(), &["txn", "-i"], Some(success));
+    assert_eq!(
+        stdout(&out),
+        format!("{prompts}SUCCESS\n\nOK\n\nk1\nswapped\n")
+    );
+    let failure = "value(\"k1\") = \"nope\"\n\nput k1 x\n\nget k3\n\n";
+    let out = etcdctl(&cluster.endpoints(), &["txn", "-i"], Some(failure));
+    assert_eq!(stdout(&out), format!("{prompts}FAILURE\n\nk3\nv3\n"));
+    expect(&cluster, &["get", "k1"], "k1\nswapped\n");
+}
+
+#[test]
+fn member_list_and_endpoint_status_show_the_three_members_and_one_leader() {
+    let cluster = Cluster::start(3, "members");
+    let out = cluster.etcdctl(&["member", "list"]);
+    let listed = stdout(&out);
+    for m in &cluster.members {
+        let line = format!(
+            ", started, {}, http://127.0.0.1:{}, http://127.0.0.1:{}, false",
+            m.name, m.peer_port, m.client_port
+        );
+        assert!(listed.contains(&line), "{line} in\n{listed}");
+    }
+    assert_eq!(listed.lines().count(), 3);
+    let out = cluster.etcdctl(&["endpoint", "status"]);
+    let status = stdout(&out);
+    assert_eq!(status.lines().count(), 3, "{status}");
+    assert_eq!(
+        status.matches(", true, false,").count(),
+        1,
+        "one leader:\n{status}"
+    );
+    assert!(status.lines().all(|l| l.contains(", 3.5.0, ")), "{status}");
+}
+
+#[test]
+fn every_acknowledged_key_is_back_after_all_members_are_killed_at_once() {
+    let mut cluster = Cluster::start(3, "killall");
+    for i in 0..50 {
+        expect(
+            &cluster,
+            &["put", &format!("key{i:02}"), &format!("value{i}")],
+            "OK\n",
+        );
+    }
+    for i in 0..3 {
+        cluster.kill(i);
+    }
+    for i in 0..3 {
+        cluster.start_member(i);
+    }
+    cluster.wait_ready();
+    let out = cluster.etcdctl(&["get", "--prefix", "key", "--keys-only"]);
+    let keys: Vec<String> = stdout(&out)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    let expected: Vec<String> = (0..50).map(|i| format!("key{i:02}")).collect();
+    assert_eq!(keys, expected);
+}
+
+#[test]
+fn a_new_leader_serves_writes_within_seconds_after_the_leader_is_killed() {
+    let mut cluster = Cluster::start(3, "failover");
+    let leader = cluster.leader().expect("a leader");
+    expect(&cluster, &["put", "before", "1"], "OK\n");
+    cluster.kill(leader);
+    let start = Instant::now();
+    loop {
+        let out = etcdctl(&cluster.endpoints(), &["put", "after", "1"], None);
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no leader 20 s after the kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!(
+        "writes resumed {:?} after kill -9 of the leader",
+        start.elapsed()
+    );
+    expect(&cluster, &["get", "before"], "before\n1\n");
+    cluster.start_member(leader);
+    let out = etcdctl(&cluster.endpoint(leader), &["get", "after"], None);
+    assert_eq!(
+        stdout(&out),
+        "after\n1\n",
+        "the old leader catches up and forwards reads"
+    );
+}
+
+#[test]
+fn a_member_with_a_damaged_ledger_refuses_to_start_and_says_how_to_recover() {
+    let mut cluster = Cluster::start(3, "corrupt");
+    for i in 0..20 {
+        expect(&cluster, &["put", &format!("c{i}"), "x"], "OK\n");
+    }
+    cluster.kill(2);
+    let segment = first_segment(&cluster.data_dir(2));
+    let mut bytes = std::fs::read(&segment).expect("read segment");
+    bytes[12] ^= 0x40;
+    std::fs::write(&segment, &bytes).expect("damage segment");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_paxon"))
+        .arg("serve")
+        .args(["--name", "m3"])
+        .arg("--data-dir")
+        .arg(cluster.data_dir(2))
+        .args([
+            "--initial-advertise-peer-urls",
+            &format!("http://127.0.0.1:{}", cluster.members[2].peer_port),
+        ])
+        .args([
+            "--listen-peer-urls",
+            &format!("http://127.0.0.1:{}", cluster.members[2].peer_port),
+        ])
+        .args([
+            "--initial-cluster",
+            &format!("m3=http://127.0.0.1:{}", cluster.members[2].peer_port),
+        ])
+        .output()
+        .expect("run paxon serve");
+    assert_eq!(output.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("ledger corruption in"), "{message}");
+    assert!(message.contains("wipe"), "{message}");
+    expect(&cluster, &["put", "still", "serving"], "OK\n");
+}
+
+#[test]
+fn bad_flags_exit_with_status_2_and_say_why() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_paxon"))
+            .arg("serve")
+            .args(args)
+            .output()
+            .expect("run paxon serve")
+    };
+    let out = run(&[
+        "--name",
+        "x",
+        "--initial-cluster",
+        "a=http://127.0.0.1:2380",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "paxon serve: --initial-cluster has no member named \"x\" (the value of --name)\n"
+    );
+    let out = run(&["--heartbeat-interval", "100", "--election-timeout", "200"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["--listen-client-urls", "https://127.0.0.1:2379"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TLS is not supported"));
+}
