@@ -131,6 +131,42 @@ fn etcdctl_interactive_txn_takes_the_right_branch() {
 }
 
 #[test]
+fn bad_requests_get_etcds_code_and_message_and_change_nothing() {
+    let cluster = Cluster::start_with(
+        3,
+        "bad",
+        &["--max-request-bytes", "1024", "--max-txn-ops", "2"],
+    );
+    expect(&cluster, &["put", "k", "v"], "OK\n");
+    let big = "x".repeat(2000);
+    expect_error(
+        &cluster,
+        &["put", "k", &big],
+        "etcdserver: request is too large",
+    );
+    expect_error(
+        &cluster,
+        &["put", "k", "v2", "--lease=1234"],
+        "etcdserver: requested lease not found",
+    );
+    let duplicate = "\nput d 1\nput d 2\n\n\n";
+    let out = etcdctl(&cluster.endpoints(), &["txn", "-i"], Some(duplicate));
+    assert!(
+        stderr(&out).contains("Error: etcdserver: duplicate key given in txn request"),
+        "{}",
+        stderr(&out)
+    );
+    let too_many = "\nput a 1\nput b 2\nput c 3\n\n\n";
+    let out = etcdctl(&cluster.endpoints(), &["txn", "-i"], Some(too_many));
+    assert!(
+        stderr(&out).contains("Error: etcdserver: too many operations in txn request"),
+        "{}",
+        stderr(&out)
+    );
+    expect(&cluster, &["get", "--from-key", ""], "k\nv\n");
+}
+
+#[test]
 fn member_list_and_endpoint_status_show_the_three_members_and_one_leader() {
     let cluster = Cluster::start(3, "members");
     let out = cluster.etcdctl(&["member", "list"]);

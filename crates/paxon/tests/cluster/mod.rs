@@ -21,6 +21,7 @@ pub struct Cluster {
     pub dir: PathBuf,
     pub members: Vec<Member>,
     initial_cluster: String,
+    extra_args: Vec<String>,
 }
 
 /// Ports handed out in this test process: clusters of tests running in
@@ -42,6 +43,11 @@ fn free_port() -> u16 {
 impl Cluster {
     /// Starts `n` members and waits until a write goes through.
     pub fn start(n: usize, test: &str) -> Cluster {
+        Cluster::start_with(n, test, &[])
+    }
+
+    /// Starts `n` members with extra `paxon serve` flags.
+    pub fn start_with(n: usize, test: &str, extra_args: &[&str]) -> Cluster {
         let dir = std::env::temp_dir().join(format!("paxon-e2e-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -62,6 +68,7 @@ impl Cluster {
             dir,
             members,
             initial_cluster,
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
         };
         for i in 0..n {
             cluster.start_member(i);
@@ -100,6 +107,7 @@ impl Cluster {
             ])
             .args(["--initial-cluster", &self.initial_cluster])
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
