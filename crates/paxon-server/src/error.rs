@@ -15,6 +15,10 @@ pub enum ServeError {
     /// No answer in time; the request may or may not have been applied.
     #[error("etcdserver: request timed out")]
     Timeout,
+    /// The request went to a leader that is gone; it may or may not have
+    /// been applied.
+    #[error("etcdserver: request timed out, possibly due to previous leader failure")]
+    TimeoutLeaderFailed,
     /// The request exceeds `--max-request-bytes`.
     #[error("etcdserver: request is too large")]
     TooLarge,
@@ -38,6 +42,7 @@ impl From<ServeError> for Status {
             ServeError::NoLeader
             | ServeError::LeaderChanged
             | ServeError::Timeout
+            | ServeError::TimeoutLeaderFailed
             | ServeError::Stopped => Code::Unavailable,
             ServeError::TooLarge => Code::InvalidArgument,
             ServeError::TooManyRequests | ServeError::NoSpace => Code::ResourceExhausted,

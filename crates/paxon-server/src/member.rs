@@ -416,8 +416,9 @@ impl Member {
     }
 
     /// Requests forwarded to a leader that is no longer the one we know
-    /// may never be answered: fail them now (etcd's "leader changed"; a
-    /// forwarded write may still have been chosen).
+    /// may never be answered: fail them now, as etcd does, with an error
+    /// that says the outcome is unknown (a forwarded write may still have
+    /// been chosen).
     fn fail_forwards_not_to(&mut self, leader: Option<NodeId>) {
         let stale = |to: &NodeId| Some(*to) != leader;
         let writes: Vec<u64> = self
@@ -428,7 +429,7 @@ impl Member {
             .collect();
         for id in writes {
             if let Some((_, Pending::Write(reply, _))) = self.pending.remove(&id) {
-                let _ = reply.send(Err(ServeError::LeaderChanged));
+                let _ = reply.send(Err(ServeError::TimeoutLeaderFailed));
             }
         }
         let reads: Vec<u64> = self
@@ -439,7 +440,7 @@ impl Member {
             .collect();
         for id in reads {
             if let Some((_, _, _, reply)) = self.remote_reads.remove(&id) {
-                let _ = reply.send(Err(ServeError::LeaderChanged));
+                let _ = reply.send(Err(ServeError::TimeoutLeaderFailed));
             }
         }
     }
