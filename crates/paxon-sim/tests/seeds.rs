@@ -106,3 +106,16 @@ fn a_single_replica_cluster_survives_its_own_crashes() {
     };
     assert_all_pass(&options, &run_many(&options, 0..50));
 }
+
+/// Seeds that once failed (see docs/testing.md) replay clean, with their
+/// cluster sizes.
+#[test]
+fn seeds_that_found_bugs_stay_fixed() {
+    for (nodes, seed) in [(3, 155), (3, 678), (3, 2517), (3, 3851), (3, 7822), (3, 9895)] {
+        let options = Options {
+            nodes,
+            ..Options::default()
+        };
+        assert_all_pass(&options, &[run_seed(&options, seed, false)]);
+    }
+}
