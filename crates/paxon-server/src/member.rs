@@ -3,6 +3,8 @@
 //! ticks, finished syncs) into the core's actions carried out.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -110,6 +112,8 @@ pub struct Member {
     /// The latest snapshot saved: its slot and state machine bytes.
     snapshot: (Slot, Bytes),
     client_urls: BTreeMap<NodeId, String>,
+    /// Where the store's size is published for the quota check.
+    db_size: Arc<AtomicU64>,
 }
 
 impl Member {
@@ -120,6 +124,7 @@ impl Member {
         machine: StateMachine,
         transport: Transport,
         snapshot: (Slot, Bytes),
+        db_size: Arc<AtomicU64>,
     ) -> Member {
         Member {
             me: replica.id(),
@@ -134,6 +139,7 @@ impl Member {
             remote_reads: BTreeMap::new(),
             snapshot,
             client_urls: BTreeMap::new(),
+            db_size,
         }
     }
 
@@ -377,6 +383,8 @@ impl Member {
         while let Some(action) = self.replica.poll() {
             self.perform(action);
         }
+        self.db_size
+            .store(self.machine.size_bytes(), Ordering::Relaxed);
         self.maybe_snapshot();
     }
 

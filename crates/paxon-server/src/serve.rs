@@ -74,7 +74,15 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         tokio::spawn(transport::accept_loop(listener, identity, ids, inbox));
     }
     let snapshot = (Slot(snapshot_slot.0), snapshot_bytes);
-    let member = Member::new(replica, disk, machine, transport, snapshot);
+    let db_size = Arc::new(std::sync::atomic::AtomicU64::new(machine.size_bytes()));
+    let member = Member::new(
+        replica,
+        disk,
+        machine,
+        transport,
+        snapshot,
+        Arc::clone(&db_size),
+    );
     let driver = tokio::spawn(member.run(inbox_rx, persisted_rx, tick));
     let cluster = Arc::new(ClusterInfo {
         cluster_id,
@@ -83,6 +91,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         members: members.iter().map(|m| m.info.clone()).collect(),
         max_request_bytes: config.max_request_bytes,
         quota_backend_bytes: config.quota_backend_bytes,
+        db_size,
     });
     let handle = Handle::new(inbox_tx, cluster, limits);
     tracing::info!(name = %config.name, id = %format!("{:x}", me.0), "paxon member starting");

@@ -111,7 +111,14 @@ fn a_single_replica_cluster_survives_its_own_crashes() {
 /// cluster sizes.
 #[test]
 fn seeds_that_found_bugs_stay_fixed() {
-    for (nodes, seed) in [(3, 155), (3, 678), (3, 2517), (3, 3851), (3, 7822), (3, 9895)] {
+    for (nodes, seed) in [
+        (3, 155),
+        (3, 678),
+        (3, 2517),
+        (3, 3851),
+        (3, 7822),
+        (3, 9895),
+    ] {
         let options = Options {
             nodes,
             ..Options::default()

@@ -312,3 +312,20 @@ fn bad_flags_exit_with_status_2_and_say_why() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TLS is not supported"));
 }
+
+#[test]
+fn writes_over_the_backend_quota_fail_with_nospace_and_deletes_still_work() {
+    let cluster = Cluster::start_with(3, "quota", &["--quota-backend-bytes", "4096"]);
+    let value = "v".repeat(400);
+    let mut refused = None;
+    for i in 0..40 {
+        let out = cluster.etcdctl(&["put", &format!("q{i:02}"), &value]);
+        if !out.status.success() {
+            refused = Some(stderr(&out));
+            break;
+        }
+    }
+    let refused = refused.expect("a put over the quota is refused");
+    assert!(refused.contains("Error: etcdserver: mvcc: database space exceeded"), "{refused}");
+    expect(&cluster, &["del", "q00"], "1\n");
+}

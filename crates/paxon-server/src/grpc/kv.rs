@@ -25,11 +25,12 @@ impl Handle {
             command,
             kv::Command::DeleteRange(_) | kv::Command::Compact(_)
         );
-        if adds_data {
-            let status = self.status().await?;
-            if status.db_size > self.cluster.quota_backend_bytes {
-                return Err(ServeError::NoSpace.into());
-            }
+        let db_size = self
+            .cluster
+            .db_size
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if adds_data && db_size > self.cluster.quota_backend_bytes {
+            return Err(ServeError::NoSpace.into());
         }
         let answer = self.ask(|reply| ClientOp::Write { command, reply }).await?;
         Ok(answer?)

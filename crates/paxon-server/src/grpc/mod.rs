@@ -42,6 +42,8 @@ pub struct ClusterInfo {
     pub max_request_bytes: usize,
     /// `--quota-backend-bytes`.
     pub quota_backend_bytes: u64,
+    /// The store's size, published by the driver after every apply.
+    pub db_size: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The services' handle on the member.
