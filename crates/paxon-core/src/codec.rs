@@ -381,6 +381,47 @@ pub fn decode_record(kind: u8, payload: &[u8]) -> Result<Record, DecodeError> {
     decode_record_bytes(kind, &Bytes::copy_from_slice(payload))
 }
 
+/// Encodes a list of records as `[u32 LE count]([u8 kind][u32 LE len]
+/// [payload])*` — how a driver stores the core's
+/// [`crate::Replica::snapshot_records`] inside a snapshot.
+pub fn encode_records(records: &[Record], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    let mut payload = Vec::new();
+    for record in records {
+        payload.clear();
+        let kind = encode_record(record, &mut payload);
+        out.push(kind);
+        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(&payload);
+    }
+}
+
+/// Decodes a list written by [`encode_records`] at the start of `bytes`;
+/// returns the records and the bytes after them.
+///
+/// # Errors
+///
+/// A [`DecodeError`] when `bytes` does not start with such a list.
+pub fn decode_records(bytes: &[u8]) -> Result<(Vec<Record>, &[u8]), DecodeError> {
+    let take = |at: usize, n: usize| {
+        bytes.get(at..at + n).ok_or(DecodeError::Truncated {
+            needed: n as u64,
+            remaining: bytes.len().saturating_sub(at),
+        })
+    };
+    let u32_at = |at: usize| take(at, 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let count = u32_at(0)? as usize;
+    let mut at = 4;
+    let mut records = Vec::new();
+    for _ in 0..count {
+        let kind = take(at, 1)?[0];
+        let len = u32_at(at + 1)? as usize;
+        records.push(decode_record(kind, take(at + 5, len)?)?);
+        at += 5 + len;
+    }
+    Ok((records, &bytes[at..]))
+}
+
 /// Decodes the record of kind `kind` from `payload` without copying: every
 /// command of the result is a [`Bytes::slice`] of `payload`.
 ///

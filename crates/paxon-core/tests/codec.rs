@@ -682,3 +682,30 @@ proptest! {
         assert_record_decode_is_total_and_canonical(kind, &payload)?;
     }
 }
+
+#[test]
+fn a_record_list_round_trips_and_leaves_what_follows() {
+    use paxon_core::codec::{decode_records, encode_records};
+    use paxon_core::{Ballot, NodeId, Record, Slot};
+    let records = vec![
+        Record::Snapshot { slot: Slot(9) },
+        Record::Commit { slot: Slot(9) },
+        Record::Promise {
+            ballot: Ballot::new(4, NodeId(2)),
+        },
+    ];
+    let mut bytes = Vec::new();
+    encode_records(&records, &mut bytes);
+    bytes.extend_from_slice(b"state");
+    let (decoded, rest) = decode_records(&bytes).unwrap();
+    assert_eq!(decoded, records);
+    assert_eq!(rest, b"state");
+    assert!(
+        decode_records(&bytes[..7]).is_err(),
+        "a cut list is an error"
+    );
+    assert!(
+        decode_records(&[0xff, 0xff, 0xff, 0xff]).is_err(),
+        "a huge count with nothing after"
+    );
+}

@@ -106,6 +106,8 @@ pub struct ServeConfig {
     pub max_request_bytes: usize,
     /// `--max-txn-ops`.
     pub max_txn_ops: usize,
+    /// `--snapshot-count`: applied slots between two snapshots.
+    pub snapshot_count: u64,
 }
 
 /// The flags as given (strings), before validation.
@@ -139,6 +141,8 @@ pub struct Flags {
     pub max_request_bytes: usize,
     /// `--max-txn-ops`.
     pub max_txn_ops: usize,
+    /// `--snapshot-count`.
+    pub snapshot_count: u64,
 }
 
 impl Default for Flags {
@@ -158,6 +162,7 @@ impl Default for Flags {
             quota_backend_bytes: 0,
             max_request_bytes: 1_572_864,
             max_txn_ops: 128,
+            snapshot_count: 100_000,
         }
     }
 }
@@ -239,6 +244,7 @@ impl Flags {
             },
             max_request_bytes: self.max_request_bytes,
             max_txn_ops: self.max_txn_ops,
+            snapshot_count: self.snapshot_count,
         })
     }
 
@@ -256,8 +262,10 @@ impl Flags {
         if self.election_timeout > 50_000 {
             return fail("--election-timeout must be at most 50000 ms");
         }
-        if self.max_request_bytes == 0 || self.max_txn_ops == 0 {
-            return fail("--max-request-bytes and --max-txn-ops must be positive");
+        if self.max_request_bytes == 0 || self.max_txn_ops == 0 || self.snapshot_count == 0 {
+            return fail(
+                "--max-request-bytes, --max-txn-ops and --snapshot-count must be positive",
+            );
         }
         Ok(())
     }

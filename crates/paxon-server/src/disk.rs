@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use paxon_core::codec::{decode_record, encode_record};
+use paxon_core::codec::{decode_record, decode_records, encode_record, encode_records};
 use paxon_core::{PersistToken, PersistedState, Record};
 use paxon_ledger::{LedgerConfig, SharedLedger, StdVfs};
 use tokio::sync::mpsc;
@@ -127,40 +127,16 @@ fn sync_loop(
     }
 }
 
-/// `[u32 records]([u8 kind][u32 len][payload])*[state machine bytes]`
+/// A snapshot: the core's records, then the state machine's bytes.
 fn encode_snapshot(core: &[Record], state: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(state.len() + 1024);
-    out.extend_from_slice(&(core.len() as u32).to_le_bytes());
-    let mut payload = Vec::new();
-    for record in core {
-        payload.clear();
-        let kind = encode_record(record, &mut payload);
-        out.push(kind);
-        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        out.extend_from_slice(&payload);
-    }
+    encode_records(core, &mut out);
     out.extend_from_slice(state);
     out
 }
 
 fn decode_snapshot(bytes: &[u8]) -> Result<(Vec<Record>, Bytes), String> {
-    let bad = || "the snapshot's core records do not decode".to_string();
-    let count = u32::from_le_bytes(
-        bytes
-            .get(..4)
-            .ok_or_else(bad)?
-            .try_into()
-            .map_err(|_| bad())?,
-    );
-    let mut at = 4;
-    let mut core = Vec::new();
-    for _ in 0..count {
-        let kind = *bytes.get(at).ok_or_else(bad)?;
-        let len = bytes.get(at + 1..at + 5).ok_or_else(bad)?;
-        let len = u32::from_le_bytes(len.try_into().map_err(|_| bad())?) as usize;
-        let payload = bytes.get(at + 5..at + 5 + len).ok_or_else(bad)?;
-        core.push(decode_record(kind, payload).map_err(|_| bad())?);
-        at += 5 + len;
-    }
-    Ok((core, Bytes::copy_from_slice(&bytes[at..])))
+    let (core, state) = decode_records(bytes)
+        .map_err(|e| format!("the snapshot's core records do not decode: {e}"))?;
+    Ok((core, Bytes::copy_from_slice(state)))
 }

@@ -17,8 +17,6 @@ use crate::peer::PeerFrame;
 use crate::state::{self, StateMachine};
 use crate::transport::{Inbound, Transport};
 
-/// Applied slots between two snapshots of the state machine.
-const SNAPSHOT_EVERY_SLOTS: u64 = 10_000;
 /// A request not answered by then fails with "request timed out".
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(7);
 
@@ -114,6 +112,8 @@ pub struct Member {
     client_urls: BTreeMap<NodeId, String>,
     /// Where the store's size is published for the quota check.
     db_size: Arc<AtomicU64>,
+    /// Applied slots between two snapshots (`--snapshot-count`).
+    snapshot_every_slots: u64,
 }
 
 impl Member {
@@ -125,6 +125,7 @@ impl Member {
         transport: Transport,
         snapshot: (Slot, Bytes),
         db_size: Arc<AtomicU64>,
+        snapshot_every_slots: u64,
     ) -> Member {
         Member {
             me: replica.id(),
@@ -140,6 +141,7 @@ impl Member {
             snapshot,
             client_urls: BTreeMap::new(),
             db_size,
+            snapshot_every_slots,
         }
     }
 
@@ -512,7 +514,7 @@ impl Member {
     /// §3.3.2: every so often, write the law book and let the ledger go.
     fn maybe_snapshot(&mut self) {
         let applied = self.replica.applied();
-        if applied.0 < self.replica.snapshot_slot().0 + SNAPSHOT_EVERY_SLOTS
+        if applied.0 < self.replica.snapshot_slot().0 + self.snapshot_every_slots
             || !self.disk.can_snapshot()
         {
             return;
@@ -545,6 +547,7 @@ impl Member {
             std::process::exit(1);
         }
         self.snapshot = (slot, state);
+        tracing::info!(%slot, "installed a snapshot from a peer");
         let waiting: Vec<Slot> = self
             .reads_after_apply
             .range(..=slot)

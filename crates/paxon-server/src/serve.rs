@@ -82,6 +82,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         transport,
         snapshot,
         Arc::clone(&db_size),
+        config.snapshot_count,
     );
     let driver = tokio::spawn(member.run(inbox_rx, persisted_rx, tick));
     let cluster = Arc::new(ClusterInfo {

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
-use paxon_core::codec::{decode_record, encode_record};
-use paxon_core::{PersistToken, PersistedState, Record, Rng, Slot};
+use paxon_core::codec::{decode_record, decode_records, encode_record, encode_records};
+use paxon_core::{PersistToken, PersistedState, Record, Rng};
 use paxon_ledger::sim::SimVfs;
 use paxon_ledger::{Ledger, LedgerConfig};
 
@@ -207,18 +207,11 @@ impl Default for Storage {
     }
 }
 
-/// `[u32 records]([u8 kind][u32 len][payload])*[u32 keys]([u8 key][u64 value])*`
+/// The core's records (`paxon_core::codec::encode_records`), then
+/// `[u32 keys]([u8 key][u64 value])*`.
 fn encode_snapshot(core: &[Record], store: &Store) -> Vec<u8> {
     let mut out = Vec::new();
-    out.extend_from_slice(&(core.len() as u32).to_le_bytes());
-    let mut payload = Vec::new();
-    for record in core {
-        payload.clear();
-        let kind = encode_record(record, &mut payload);
-        out.push(kind);
-        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        out.extend_from_slice(&payload);
-    }
+    encode_records(core, &mut out);
     let entries: BTreeMap<u8, u64> = store.entries();
     out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
     for (key, value) in entries {
@@ -229,31 +222,14 @@ fn encode_snapshot(core: &[Record], store: &Store) -> Vec<u8> {
 }
 
 fn decode_snapshot(bytes: &[u8]) -> Result<(Vec<Record>, Store), String> {
-    let mut at = 0;
-    let mut take = |n: usize| -> Result<&[u8], String> {
-        let slice = bytes.get(at..at + n).ok_or("snapshot truncated")?;
-        at += n;
-        Ok(slice)
-    };
-    let u32_of = |b: &[u8]| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize;
-    let count = u32_of(take(4)?);
-    let mut core = Vec::new();
-    for _ in 0..count {
-        let kind = take(1)?[0];
-        let len = u32_of(take(4)?);
-        core.push(decode_record(kind, take(len)?).map_err(|e| e.to_string())?);
-    }
-    let keys = u32_of(take(4)?);
+    let (core, kv) = decode_records(bytes).map_err(|e| e.to_string())?;
+    let bad = || "snapshot truncated".to_string();
+    let keys = u32::from_le_bytes(kv.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?);
     let mut entries = BTreeMap::new();
-    for _ in 0..keys {
-        let key = take(1)?[0];
-        let value = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
-        entries.insert(key, value);
+    for i in 0..keys as usize {
+        let entry = kv.get(4 + i * 9..4 + (i + 1) * 9).ok_or_else(bad)?;
+        let value = u64::from_le_bytes(entry[1..9].try_into().map_err(|_| bad())?);
+        entries.insert(entry[0], value);
     }
     Ok((core, Store::from_entries(entries)))
-}
-
-/// The slot a snapshot's core records say it was taken at.
-pub fn snapshot_slot(core: &[Record]) -> Slot {
-    PersistedState::replay(core).snapshot
 }

@@ -78,6 +78,9 @@ struct ServeArgs {
     /// Maximum number of operations permitted in a transaction.
     #[arg(long, default_value_t = 128)]
     max_txn_ops: usize,
+    /// Number of committed transactions to trigger a snapshot to disk.
+    #[arg(long, default_value_t = 100_000)]
+    snapshot_count: u64,
     /// Log level: debug, info, warn, error.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -100,6 +103,7 @@ impl ServeArgs {
             quota_backend_bytes: self.quota_backend_bytes,
             max_request_bytes: self.max_request_bytes,
             max_txn_ops: self.max_txn_ops,
+            snapshot_count: self.snapshot_count,
         }
     }
 }

@@ -326,6 +326,63 @@ fn writes_over_the_backend_quota_fail_with_nospace_and_deletes_still_work() {
         }
     }
     let refused = refused.expect("a put over the quota is refused");
-    assert!(refused.contains("Error: etcdserver: mvcc: database space exceeded"), "{refused}");
+    assert!(
+        refused.contains("Error: etcdserver: mvcc: database space exceeded"),
+        "{refused}"
+    );
     expect(&cluster, &["del", "q00"], "1\n");
+}
+
+/// With a snapshot every 10 slots, a member that was down while 60 writes
+/// went by is sent the law book (§3.3.2) and catches up; then everyone
+/// restarts from snapshot + log.
+#[test]
+fn a_member_that_missed_trimmed_slots_is_sent_a_snapshot_and_all_restart_from_snapshots() {
+    let mut cluster = Cluster::start_with(3, "snap", &["--snapshot-count", "10"]);
+    let leader = cluster.leader().expect("a leader");
+    let laggard = (leader + 1) % 3;
+    cluster.kill(laggard);
+    for i in 0..60 {
+        let key = format!("s{i:02}");
+        let out = cluster.etcdctl(&["put", &key, "x"]);
+        assert!(out.status.success(), "put {key}: {}", stderr(&out));
+    }
+    cluster.start_member(laggard);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = etcdctl(
+            &cluster.endpoint(laggard),
+            &["get", "s59", "--consistency=s"],
+            None,
+        );
+        if stdout(&out) == "s59\nx\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the laggard never caught up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = cluster
+        .dir
+        .join(format!("{}.log", cluster.members[laggard].name));
+    let log = std::fs::read_to_string(log).expect("laggard's log");
+    assert!(
+        log.contains("installed a snapshot from a peer"),
+        "caught up through a snapshot"
+    );
+    for i in 0..3 {
+        cluster.kill(i);
+    }
+    for i in 0..3 {
+        cluster.start_member(i);
+    }
+    cluster.wait_ready();
+    for i in 0..3 {
+        let out = etcdctl(
+            &cluster.endpoint(i),
+            &["get", "--prefix", "s", "--keys-only"],
+            None,
+        );
+        let keys = stdout(&out).lines().filter(|l| !l.is_empty()).count();
+        assert_eq!(keys, 60, "member {i}: {}", stderr(&out));
+    }
 }
