@@ -89,7 +89,18 @@ impl Disk {
     }
 
     /// Saves the law book and drops the ledger it covers.
-    pub fn save_snapshot(&self, core: &[Record], state: &[u8]) -> Result<(), String> {
+    pub fn save_snapshot(&mut self, core: &[Record], state: &[u8]) -> Result<(), String> {
+        if !self.can_snapshot() {
+            // A snapshot must cover a durable record newer than the last
+            // one (a member that never wrote, or installs twice in a row):
+            // write the commit point again and wait for it.
+            let commit = core.iter().find(|r| matches!(r, Record::Commit { .. }));
+            let commit = commit.ok_or("snapshot records without a commit point")?;
+            self.payload.clear();
+            let kind = encode_record(commit, &mut self.payload);
+            let seq = self.ledger.append(kind, &self.payload).map_err(|e| e.to_string())?;
+            self.ledger.wait_durable(seq).map_err(|e| e.to_string())?;
+        }
         let seq = self.ledger.durable_seq().map_err(|e| e.to_string())?;
         let bytes = encode_snapshot(core, state);
         self.ledger
