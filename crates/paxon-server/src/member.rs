@@ -498,15 +498,18 @@ impl Member {
         }
     }
 
+    /// Commands that never got a slot were not applied: their origin may
+    /// say so ("leader changed") at once.
     fn dropped(&mut self, commands: Vec<Bytes>) {
+        let leader = self.replica.leader();
         for decree in commands {
             let Some((origin, id, _)) = decode_decree(&decree) else {
                 continue;
             };
-            if origin == self.me {
-                if let Some((_, Pending::Write(reply, _))) = self.pending.remove(&id) {
-                    let _ = reply.send(Err(ServeError::LeaderChanged));
-                }
+            if origin != self.me {
+                self.transport.send(origin, &PeerFrame::Rejected { id, leader });
+            } else if let Some((_, Pending::Write(reply, _))) = self.pending.remove(&id) {
+                let _ = reply.send(Err(ServeError::LeaderChanged));
             }
         }
     }
