@@ -84,8 +84,18 @@ impl Cluster {
             .append(true)
             .open(self.dir.join(format!("{}.log", m.name)))
             .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_paxon"))
-            .arg("serve")
+        // PAXON_E2E_ETCD=/usr/bin/etcd runs the same members as real etcd
+        // (`paxon serve` takes etcd's flags): a check that a test expects
+        // etcd's behaviour, not Paxon's.
+        let mut command = match std::env::var_os("PAXON_E2E_ETCD") {
+            Some(etcd) => Command::new(etcd),
+            None => {
+                let mut paxon = Command::new(env!("CARGO_BIN_EXE_paxon"));
+                paxon.arg("serve");
+                paxon
+            }
+        };
+        let child = command
             .args(["--name", &m.name])
             .arg("--data-dir")
             .arg(self.dir.join(&m.name))
