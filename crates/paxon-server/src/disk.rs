@@ -98,7 +98,10 @@ impl Disk {
             let commit = commit.ok_or("snapshot records without a commit point")?;
             self.payload.clear();
             let kind = encode_record(commit, &mut self.payload);
-            let seq = self.ledger.append(kind, &self.payload).map_err(|e| e.to_string())?;
+            let seq = self
+                .ledger
+                .append(kind, &self.payload)
+                .map_err(|e| e.to_string())?;
             self.ledger.wait_durable(seq).map_err(|e| e.to_string())?;
         }
         let seq = self.ledger.durable_seq().map_err(|e| e.to_string())?;

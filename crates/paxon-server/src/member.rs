@@ -114,6 +114,10 @@ pub struct Member {
     db_size: Arc<AtomicU64>,
     /// Applied slots between two snapshots (`--snapshot-count`).
     snapshot_every_slots: u64,
+    /// The last slot the state machine has applied. The core's `applied()`
+    /// runs ahead of it while `Apply` actions wait in its outbox, so reads
+    /// must wait on this one.
+    machine_applied: Slot,
 }
 
 impl Member {
@@ -127,6 +131,7 @@ impl Member {
         db_size: Arc<AtomicU64>,
         snapshot_every_slots: u64,
     ) -> Member {
+        let machine_applied = snapshot.0;
         Member {
             me: replica.id(),
             replica,
@@ -142,6 +147,7 @@ impl Member {
             client_urls: BTreeMap::new(),
             db_size,
             snapshot_every_slots,
+            machine_applied,
         }
     }
 
@@ -343,7 +349,7 @@ impl Member {
 
     /// Serves a read once everything up to `slot` is applied here.
     fn read_at(&mut self, slot: Slot, request: paxon_kv::RangeRequest, reply: ReadReply) {
-        if self.replica.applied() >= slot {
+        if self.machine_applied >= slot {
             let _ = reply.send(self.termed(self.machine.range(&request)));
         } else {
             self.reads_after_apply
@@ -456,6 +462,12 @@ impl Member {
     }
 
     fn apply(&mut self, slot: Slot, value: Value) {
+        assert_eq!(
+            slot,
+            self.machine_applied.next(),
+            "slots are applied in order"
+        );
+        self.machine_applied = slot;
         if let Value::Batch(batch) = value {
             for decree in batch.commands() {
                 let Some((origin, id, command)) = decode_decree(decree) else {
@@ -507,7 +519,8 @@ impl Member {
                 continue;
             };
             if origin != self.me {
-                self.transport.send(origin, &PeerFrame::Rejected { id, leader });
+                self.transport
+                    .send(origin, &PeerFrame::Rejected { id, leader });
             } else if let Some((_, Pending::Write(reply, _))) = self.pending.remove(&id) {
                 let _ = reply.send(Err(ServeError::LeaderChanged));
             }
@@ -533,7 +546,7 @@ impl Member {
     }
 
     fn install_snapshot(&mut self, slot: Slot, state: Bytes) {
-        if slot <= self.replica.applied() || self.replica.is_leader() {
+        if slot <= self.machine_applied || self.replica.is_leader() {
             return;
         }
         let Ok(machine) = StateMachine::restore(&state, self.machine.limits()) else {
@@ -544,6 +557,7 @@ impl Member {
             return;
         }
         self.machine = machine;
+        self.machine_applied = slot;
         let core = self.replica.snapshot_records();
         if let Err(error) = self.disk.save_snapshot(&core, &state) {
             eprintln!("paxon: fatal: cannot save a snapshot: {error}");

@@ -1070,13 +1070,13 @@ async fn methods_not_built_yet_answer_unimplemented_naming_the_method() {
     client.put("k", "v", None).await.expect("put after them");
 }
 
-/// Paxon differs from etcd here (ignored until fixed; etcd passes it): a
-/// follower that learns a commit point and receives the leader's read
-/// index in the same batch of inputs answers the read before applying the
-/// newly committed slots, so the read misses the write the client was just
-/// told about. Run with `--ignored` to see it.
+/// Found by this test, then fixed: a follower that learned a commit point
+/// and received the leader's read index in the same batch of inputs served
+/// the read before applying the newly committed slots (it trusted the
+/// core's applied point, which runs ahead of the state machine while
+/// `Apply` actions wait in the outbox), so the read missed the write the
+/// client had just been told about.
 #[tokio::test]
-#[ignore = "Paxon bug: a follower's linearizable read right after a write can miss it"]
 async fn a_linearizable_read_on_a_follower_sees_the_write_just_acknowledged() {
     let cluster = Cluster::start(3, "rc-follower-read");
     let (leader, mut writer) = connect_to_leader(&cluster).await;
