@@ -18,6 +18,27 @@ fn expect(cluster: &Cluster, args: &[&str], expected: &str) {
     assert_eq!(stdout(&out), expected, "etcdctl {args:?}");
 }
 
+/// Writes until a write goes through (bounded): right after a member is
+/// killed, a write may fail as etcd's would ("leader changed", "request
+/// timed out, possibly due to previous leader failure") until a new leader
+/// is known.
+fn put_until_ok(cluster: &Cluster, key: &str, value: &str) {
+    let start = Instant::now();
+    loop {
+        let out = cluster.etcdctl(&["put", key, value]);
+        if out.status.success() {
+            assert_eq!(stdout(&out), "OK\n");
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no write in 20 s: {}",
+            stderr(&out)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Runs `args`, expects failure with etcd's error line.
 fn expect_error(cluster: &Cluster, args: &[&str], error: &str) {
     let out = cluster.etcdctl(args);
@@ -283,7 +304,7 @@ fn a_member_with_a_damaged_ledger_refuses_to_start_and_says_how_to_recover() {
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("ledger corruption in"), "{message}");
     assert!(message.contains("wipe"), "{message}");
-    expect(&cluster, &["put", "still", "serving"], "OK\n");
+    put_until_ok(&cluster, "still", "serving");
 }
 
 #[test]
@@ -343,9 +364,7 @@ fn a_member_that_missed_trimmed_slots_is_sent_a_snapshot_and_all_restart_from_sn
     let laggard = (leader + 1) % 3;
     cluster.kill(laggard);
     for i in 0..60 {
-        let key = format!("s{i:02}");
-        let out = cluster.etcdctl(&["put", &key, "x"]);
-        assert!(out.status.success(), "put {key}: {}", stderr(&out));
+        put_until_ok(&cluster, &format!("s{i:02}"), "x");
     }
     cluster.start_member(laggard);
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -15,10 +15,10 @@ impl pb::cluster_server::Cluster for Handle {
         _: Request<pb::MemberListRequest>,
     ) -> Result<Response<pb::MemberListResponse>, Status> {
         let status = self.status().await?;
-        let members = self
-            .cluster
-            .members
-            .iter()
+        let mut members: Vec<_> = self.cluster.members.iter().collect();
+        members.sort_by_key(|m| m.id);
+        let members = members
+            .into_iter()
             .map(|m| {
                 let client_urls = if m.id == self.cluster.me {
                     self.cluster.client_urls.clone()
