@@ -177,9 +177,9 @@ impl KeyHistory {
     /// - a put after a tombstone (or first in a never-compacted history)
     ///   starts a generation: version 1, created at its own revision;
     /// - a put after a put continues it: version + 1, same create revision;
-    /// - a first put at or below the compacted revision has version ≥ 1
-    ///   and a create revision in `2..=rev`; a later first put starts a
-    ///   generation.
+    /// - a first put at or below the compacted revision has a version in
+    ///   `1..rev` and a create revision in `2..=rev`; a later first put
+    ///   starts a generation.
     pub(crate) fn check(
         &self,
         compacted: Option<Revision>,
@@ -210,7 +210,7 @@ fn check_first(first: &Version, compacted: Option<Revision>) -> Result<(), &'sta
         (State::Tombstone, _) => Err("history starts with a tombstone off the compacted revision"),
         (State::Live(live), Some(at)) if first.rev <= at => {
             let created_ok = live.create >= Revision(2) && live.create <= first.rev;
-            match live.version >= 1 && created_ok {
+            match live.version >= 1 && live.version < first.rev.0 && created_ok {
                 true => Ok(()),
                 false => Err("first put of a compacted history is inconsistent"),
             }

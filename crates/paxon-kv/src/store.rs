@@ -121,7 +121,8 @@ impl Store {
     }
 
     /// Asserts every invariant of the state (for tests and the simulator):
-    /// each key history obeys [`KeyHistory::check`], the lease table lists
+    /// each key history obeys the rules of `KeyHistory::check` (ordered
+    /// versions, consistent generations), the lease table lists
     /// exactly the live keys that name each lease, and `size_bytes` is the
     /// sum of its parts.
     ///
@@ -136,8 +137,8 @@ impl Store {
 
     /// The invariants of [`Store::check_invariants`], as an error.
     pub(crate) fn check_state(&self) -> Result<(), &'static str> {
-        if self.revision < Revision::EMPTY_STORE {
-            return Err("revision below the empty store's");
+        if self.revision < Revision::EMPTY_STORE || self.revision > Revision::PLAUSIBLE_MAX {
+            return Err("revision below the empty store's or implausibly high");
         }
         if self
             .compacted

@@ -13,6 +13,11 @@ impl Revision {
     /// makes it 2.
     pub const EMPTY_STORE: Revision = Revision(1);
 
+    /// The highest revision a restored state may claim: 2^62 writes, a
+    /// billion a second, take 146 years. Anything above is corrupt, and
+    /// refusing it keeps [`Revision::next`] from ever overflowing.
+    pub const PLAUSIBLE_MAX: Revision = Revision(1 << 62);
+
     /// The revision after this one.
     ///
     /// # Panics

@@ -70,6 +70,30 @@ fn restore_rejects_a_state_applying_could_not_produce() {
 }
 
 #[test]
+fn restore_rejects_an_implausibly_high_revision() {
+    let sealed = |revision: u64| {
+        let mut body = vec![1];
+        let mut zigzag = revision << 1;
+        while zigzag >= 0x80 {
+            body.push(zigzag as u8 | 0x80);
+            zigzag >>= 7;
+        }
+        body.extend([zigzag as u8, 0, 0, 0]);
+        [body.clone(), crc32c::crc32c(&body).to_le_bytes().to_vec()].concat()
+    };
+    assert_eq!(
+        Store::restore(&sealed(1 << 62)).map(|s| s.revision()),
+        Ok(Revision(1 << 62))
+    );
+    assert_eq!(
+        Store::restore(&sealed((1 << 62) + 1)),
+        Err(DecodeError::Invalid(
+            "revision below the empty store's or implausibly high"
+        ))
+    );
+}
+
+#[test]
 fn hash_is_crc32c_of_the_history_and_changes_with_every_write() {
     let mut store = Store::new();
     let empty = store.hash();

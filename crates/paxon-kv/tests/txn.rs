@@ -593,3 +593,23 @@ fn read_txn_answers_like_apply_without_a_decree() {
     }
     .is_read_only());
 }
+
+#[test]
+fn negative_range_revision_in_a_txn_is_compared_with_the_compaction_floor() {
+    // etcd's checkRequestRange compares any non-zero revision with
+    // compactMainRev (-1 before the first compaction); a plain Range reads
+    // the current revision instead.
+    let mut store = Store::new();
+    put(&mut store, "k", "v");
+    let at = |rev: i64| RangeRequest {
+        revision: Revision(rev),
+        ..range_req("k", "")
+    };
+    assert_eq!(store.range(&at(-5)).unwrap().count, 1);
+    let in_txn = |rev: i64| TxnRequest {
+        success: vec![RequestOp::Range(at(rev))],
+        ..Default::default()
+    };
+    assert_eq!(txn(&mut store, in_txn(-5)), Err(KvError::Compacted));
+    assert!(txn(&mut store, in_txn(-1)).is_ok());
+}
