@@ -483,19 +483,15 @@ impl Member {
                 }
             }
         }
-        let ready: Vec<Slot> = self
-            .reads_after_apply
-            .range(..=slot)
-            .map(|(s, _)| *s)
-            .collect();
-        for ready_slot in ready {
-            for (request, reply) in self
-                .reads_after_apply
-                .remove(&ready_slot)
-                .unwrap_or_default()
-            {
-                let _ = reply.send(self.termed(self.machine.range(&request)));
-            }
+        self.serve_reads_through(slot);
+    }
+
+    /// Serves the reads that waited for the state machine to reach `slot`.
+    fn serve_reads_through(&mut self, slot: Slot) {
+        let mut waiting = self.reads_after_apply.split_off(&slot.next());
+        std::mem::swap(&mut waiting, &mut self.reads_after_apply);
+        for (request, reply) in waiting.into_values().flatten() {
+            let _ = reply.send(self.termed(self.machine.range(&request)));
         }
     }
 
@@ -565,20 +561,7 @@ impl Member {
         }
         self.snapshot = (slot, state);
         tracing::info!(%slot, "installed a snapshot from a peer");
-        let waiting: Vec<Slot> = self
-            .reads_after_apply
-            .range(..=slot)
-            .map(|(s, _)| *s)
-            .collect();
-        for ready_slot in waiting {
-            for (request, reply) in self
-                .reads_after_apply
-                .remove(&ready_slot)
-                .unwrap_or_default()
-            {
-                let _ = reply.send(self.termed(self.machine.range(&request)));
-            }
-        }
+        self.serve_reads_through(slot);
     }
 }
 
