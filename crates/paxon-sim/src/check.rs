@@ -22,6 +22,26 @@ impl Sim {
         }
     }
 
+    /// Replicas that applied the same decrees hold the same store: the
+    /// revision and etcd's HashKV after `slot` agree everywhere (a
+    /// snapshot restored on a laggard included).
+    pub(crate) fn check_state_agreement(&mut self, id: NodeId, slot: Slot) {
+        let store = &self.nodes[&id].store;
+        let state = (store.revision(), store.hash());
+        match self.states.get(&slot) {
+            Some(existing) if *existing != state => {
+                let message = format!(
+                    "{id} holds (revision, hash) {state:?} after {slot}, another replica {existing:?}"
+                );
+                self.fail("state machine agreement", message);
+            }
+            Some(_) => {}
+            None => {
+                self.states.insert(slot, state);
+            }
+        }
+    }
+
     /// §2.3: a Promise or an Accepted may only leave once the promise or
     /// vote it reveals is on disk (checked against what was really synced):
     /// a vote at that ballot or a later one, or — for a slot the replica

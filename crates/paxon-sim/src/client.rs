@@ -117,6 +117,7 @@ pub fn complete(history: &mut KvHistory, op: OpId, reply: &Reply, now: Micros) {
         Reply::Written => Ret::Written,
         Reply::Cas(swapped) => Ret::Cas(*swapped),
         Reply::Deleted => Ret::Deleted,
+        Reply::Other => unreachable!("clients only send requests of their model"),
     };
     history
         .complete(op, ret, Time(now))

@@ -110,6 +110,8 @@ impl Sim {
         }
         self.trace.step(&[3, id.0]);
         node.replica.as_mut().expect("up").handle_tick();
+        self.maybe_compact(id);
+        let node = self.node_mut(id);
         let tick = node.tick_micros;
         self.schedule(
             tick,
@@ -134,6 +136,25 @@ impl Sim {
         self.drain(id);
         self.maybe_snapshot(id);
         self.schedule_sync(id);
+    }
+
+    /// Now and then the leader proposes a compaction of all but the latest
+    /// revisions, as an operator's `etcdctl compaction` would: history
+    /// stays bounded and snapshots carry compacted stores.
+    fn maybe_compact(&mut self, id: NodeId) {
+        const KEEP_REVISIONS: i64 = 8;
+        let node = self.nodes.get_mut(&id).expect("member");
+        let replica = node.replica.as_mut().expect("up");
+        let revision = node.store.revision();
+        if !replica.is_leader()
+            || revision - node.store.compacted() < 4 * KEEP_REVISIONS
+            || self.rng.range(0, 20) != 0
+        {
+            return;
+        }
+        self.compactions += 1;
+        let command = Command::compact(self.compactions, revision - KEEP_REVISIONS);
+        let _ = replica.propose(command.encode());
     }
 
     /// Starts a group commit if records wait and none is under way.
@@ -192,6 +213,7 @@ impl Sim {
         node.snapshot = (slot, node.store.clone());
         self.trace
             .line(|| format!("t={} {to} installed snapshot at {slot}", self.now));
+        self.check_state_agreement(to, slot);
         self.drain(to);
     }
 
@@ -278,19 +300,25 @@ impl Sim {
 
     fn apply(&mut self, id: NodeId, slot: Slot, value: Value) {
         self.check_agreement(id, slot, &value);
-        let Value::Batch(batch) = &value else {
-            return;
-        };
-        for bytes in batch.commands() {
+        if let Value::Batch(batch) = &value {
+            for bytes in batch.commands() {
+                self.apply_command(id, slot, &value, bytes);
+            }
+        }
+        self.check_state_agreement(id, slot);
+    }
+
+    fn apply_command(&mut self, id: NodeId, slot: Slot, value: &Value, bytes: &[u8]) {
+        {
             let command = Command::decode(bytes);
             let node = self.node_mut(id);
-            let reply = node.store.apply(&command.request);
+            let reply = node.store.apply(&command.command);
             let now = self.now;
             self.trace
                 .line(|| format!("t={now} {id} applies {slot} {command:?} -> {reply:?}"));
             let node = self.node_mut(id);
             if let Some(waiting) = node.proposed.remove(&command.id) {
-                self.check_durable_on_majority(id, slot, &value);
+                self.check_durable_on_majority(id, slot, value);
                 self.answer(waiting, Answer::Ok(reply));
             }
         }
@@ -343,7 +371,9 @@ impl Sim {
             }
             _ => {
                 let id = RequestId { client, seq };
-                let command = Command { id, request }.encode();
+                let command = Command::from_request(id, &request)
+                    .expect("a write")
+                    .encode();
                 let result = replica.propose(command);
                 if result.is_ok() {
                     node.proposed.insert(id, waiting);

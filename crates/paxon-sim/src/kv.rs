@@ -1,9 +1,17 @@
-//! The simulated clients' state machine: a map of a few keys to numbers,
-//! with write, compare-and-set and delete commands carried in decrees.
-
-use std::collections::BTreeMap;
+//! The simulated clients' requests, carried out by the server's own state
+//! machine: `paxon-kv`'s MVCC store, with etcd's Put, Txn (compare-and-set
+//! on the value or on the key's absence), DeleteRange, Range and Compact.
+//!
+//! The clients keep a small model (a few keys holding numbers) so that the
+//! linearizability checker can follow them; this module translates each
+//! request to the etcd command a real client would send and each etcd
+//! response back.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use paxon_kv::{
+    Command as KvCommand, Compare, CompareResult, CompareTarget, CompactionRequest,
+    DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, Response, Revision, TxnRequest,
+};
 
 /// A key of the simulated store.
 pub type Key = u8;
@@ -33,6 +41,60 @@ impl Request {
             | Request::Delete(k) => *k,
         }
     }
+
+    /// The etcd command a client sends for a write (`None` for a read).
+    fn to_kv(&self) -> Option<KvCommand> {
+        let key = key_bytes(self.key());
+        Some(match *self {
+            Request::Read(_) => return None,
+            Request::Write(_, v) => KvCommand::Put(put(key, v)),
+            Request::Cas(_, expect, new) => {
+                // Absent: create revision 0; present: the value itself.
+                let (result, target) = match expect {
+                    None => (CompareResult::Equal, CompareTarget::Create(Revision(0))),
+                    Some(v) => (CompareResult::Equal, CompareTarget::Value(value_bytes(v))),
+                };
+                let compare = Compare {
+                    result,
+                    target,
+                    key: key.clone(),
+                    range_end: Vec::new(),
+                };
+                KvCommand::Txn(TxnRequest {
+                    compare: vec![compare],
+                    success: vec![RequestOp::Put(put(key, new))],
+                    failure: Vec::new(),
+                })
+            }
+            Request::Delete(_) => KvCommand::DeleteRange(DeleteRangeRequest {
+                key,
+                ..DeleteRangeRequest::default()
+            }),
+        })
+    }
+}
+
+fn put(key: Vec<u8>, value: Val) -> PutRequest {
+    PutRequest {
+        key,
+        value: value_bytes(value),
+        ..PutRequest::default()
+    }
+}
+
+fn key_bytes(key: Key) -> Vec<u8> {
+    format!("k{key}").into_bytes()
+}
+
+fn value_bytes(value: Val) -> Vec<u8> {
+    value.to_string().into_bytes()
+}
+
+fn value_of(bytes: &[u8]) -> Val {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .expect("the simulated clients only write numbers")
 }
 
 /// The answer to a request.
@@ -46,6 +108,8 @@ pub enum Reply {
     Cas(bool),
     /// The delete took effect.
     Deleted,
+    /// A command outside the clients' model (a compaction) was applied.
+    Other,
 }
 
 /// Identifies one attempt of one client request across the cluster.
@@ -57,103 +121,147 @@ pub struct RequestId {
     pub seq: u64,
 }
 
-/// A command as carried in a decree: who asked, and what.
+/// The client number of the commands the simulator itself proposes
+/// (compactions); they have no entry in the history.
+pub const SYSTEM_CLIENT: u32 = u32::MAX;
+
+/// A command as carried in a decree: who asked, and the etcd command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Command {
     /// The request.
     pub id: RequestId,
-    /// What it does (never a `Read`).
-    pub request: Request,
+    /// What it does.
+    pub command: KvCommand,
 }
 
 impl Command {
-    /// Encodes the command for a decree.
+    /// The decree a client's write becomes (`None` for a read).
+    pub fn from_request(id: RequestId, request: &Request) -> Option<Command> {
+        let command = request.to_kv()?;
+        Some(Command { id, command })
+    }
+
+    /// A compaction of the history before `revision`, proposed by the
+    /// simulator as an operator would.
+    pub fn compact(seq: u64, revision: i64) -> Command {
+        Command {
+            id: RequestId {
+                client: SYSTEM_CLIENT,
+                seq,
+            },
+            command: KvCommand::Compact(CompactionRequest {
+                revision: Revision(revision),
+                physical: false,
+            }),
+        }
+    }
+
+    /// `[client u32][seq u64]` then the command in `paxon-kv`'s encoding,
+    /// as the server's decrees carry it.
     pub fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(32);
+        let mut body = Vec::with_capacity(32);
+        self.command.encode(&mut body);
+        let mut out = BytesMut::with_capacity(12 + body.len());
         out.put_u32_le(self.id.client);
         out.put_u64_le(self.id.seq);
-        match self.request {
-            Request::Write(k, v) => {
-                out.put_u8(1);
-                out.put_u8(k);
-                out.put_u64_le(v);
-            }
-            Request::Cas(k, expect, new) => {
-                out.put_u8(2);
-                out.put_u8(k);
-                out.put_u8(u8::from(expect.is_some()));
-                out.put_u64_le(expect.unwrap_or(0));
-                out.put_u64_le(new);
-            }
-            Request::Delete(k) => {
-                out.put_u8(3);
-                out.put_u8(k);
-            }
-            Request::Read(_) => unreachable!("reads never enter the ledger"),
-        }
+        out.put_slice(&body);
         out.freeze()
     }
 
     /// Decodes a command the simulator itself encoded.
     pub fn decode(bytes: &[u8]) -> Command {
-        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
-        let client = u32::from_le_bytes(bytes[0..4].try_into().unwrap());
-        let id = RequestId {
-            client,
-            seq: u64_at(4),
-        };
-        let key = bytes[13];
-        let request = match bytes[12] {
-            1 => Request::Write(key, u64_at(14)),
-            2 => Request::Cas(key, (bytes[14] == 1).then(|| u64_at(15)), u64_at(23)),
-            3 => Request::Delete(key),
-            tag => panic!("unknown command tag {tag}"),
-        };
-        Command { id, request }
+        let client = u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes"));
+        let seq = u64::from_le_bytes(bytes[4..12].try_into().expect("8 bytes"));
+        let command = KvCommand::decode(&bytes[12..]).expect("the simulator's own command");
+        Command {
+            id: RequestId { client, seq },
+            command,
+        }
     }
 }
 
-/// The state machine: applied in slot order, identical on every replica.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The state machine: `paxon-kv`'s store, applied in slot order,
+/// identical on every replica.
+#[derive(Clone)]
 pub struct Store {
-    map: BTreeMap<Key, Val>,
+    store: paxon_kv::Store,
+}
+
+impl Default for Store {
+    fn default() -> Store {
+        Store {
+            store: paxon_kv::Store::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 impl Store {
-    /// Applies a command and returns its answer.
-    pub fn apply(&mut self, request: &Request) -> Reply {
-        match *request {
-            Request::Write(k, v) => {
-                self.map.insert(k, v);
-                Reply::Written
-            }
-            Request::Cas(k, expect, new) => {
-                let swapped = self.map.get(&k).copied() == expect;
-                if swapped {
-                    self.map.insert(k, new);
-                }
-                Reply::Cas(swapped)
-            }
-            Request::Delete(k) => {
-                self.map.remove(&k);
-                Reply::Deleted
-            }
-            Request::Read(k) => Reply::Read(self.map.get(&k).copied()),
+    /// Applies a chosen command and returns its answer. A command the store
+    /// refuses (a compaction of an already compacted revision) changes
+    /// nothing and answers [`Reply::Other`], identically on every replica.
+    pub fn apply(&mut self, command: &KvCommand) -> Reply {
+        let response = self.store.apply(command);
+        self.store.check_invariants();
+        match response {
+            Ok(Response::Put(_)) => Reply::Written,
+            Ok(Response::Txn(txn)) => Reply::Cas(txn.succeeded),
+            Ok(Response::DeleteRange(_)) => Reply::Deleted,
+            Ok(_) | Err(_) => Reply::Other,
         }
     }
 
-    /// Reads a key.
+    /// Reads a key at the current revision.
     pub fn read(&self, key: Key) -> Option<Val> {
-        self.map.get(&key).copied()
+        let request = RangeRequest {
+            key: key_bytes(key),
+            ..RangeRequest::default()
+        };
+        let response = self.store.range(&request).expect("a current read succeeds");
+        response.kvs.first().map(|kv| value_of(&kv.value))
     }
 
-    /// Every key and value (for snapshots).
-    pub fn entries(&self) -> BTreeMap<Key, Val> {
-        self.map.clone()
+    /// The store's revision.
+    pub fn revision(&self) -> i64 {
+        self.store.revision().0
     }
 
-    /// A store holding `entries`.
-    pub fn from_entries(map: BTreeMap<Key, Val>) -> Store {
-        Store { map }
+    /// The revision compacted to, if any.
+    pub fn compacted(&self) -> i64 {
+        self.store.compact_revision().map_or(0, |r| r.0)
+    }
+
+    /// etcd's HashKV of the whole store: equal on replicas that applied
+    /// the same decrees.
+    pub fn hash(&self) -> u32 {
+        self.store.hash()
+    }
+
+    /// The store encoded for a snapshot (the server's format).
+    pub fn snapshot(&self) -> Vec<u8> {
+        self.store.snapshot()
+    }
+
+    /// The store a snapshot holds.
+    pub fn restore(bytes: &[u8]) -> Result<Store, String> {
+        let store = paxon_kv::Store::restore(bytes).map_err(|e| e.to_string())?;
+        Ok(Store { store })
+    }
+}
+
+impl std::fmt::Display for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "store(rev {}, compacted {}, hash {:08x})",
+            self.revision(),
+            self.compacted(),
+            self.hash()
+        )
     }
 }

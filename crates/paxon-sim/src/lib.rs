@@ -2,8 +2,9 @@
 //!
 //! Whole Paxon clusters in one thread, from one `u64` seed: the very same
 //! `paxon-core` replicas the server runs, each with the real `paxon-ledger`
-//! on a simulated disk, talking over a simulated network, driven by
-//! simulated clients, under faults drawn per seed (swarm testing, as in
+//! on a simulated disk and the server's `paxon-kv` state machine (etcd's
+//! Put, Txn, DeleteRange, Range and Compact), talking over a simulated
+//! network, driven by simulated clients, under faults drawn per seed (swarm testing, as in
 //! TigerBeetle's VOPR and FoundationDB's simulator).
 //!
 //! Each run has a **safety phase** — faults on, every replica's invariants

@@ -125,6 +125,11 @@ pub(crate) struct Sim {
     pub(crate) trace: Trace,
     /// Every decree applied anywhere, by slot (agreement).
     pub(crate) chosen: BTreeMap<Slot, Value>,
+    /// The store's (revision, HashKV) after each slot, as the first replica
+    /// to apply it found it (state machine agreement).
+    pub(crate) states: BTreeMap<Slot, (i64, u32)>,
+    /// Compactions the simulator proposed (their request numbers).
+    pub(crate) compactions: u64,
     /// Highest ballot each replica revealed in a Promise or Accepted.
     pub(crate) revealed: BTreeMap<NodeId, Ballot>,
     /// Set once the faults have healed.
@@ -175,6 +180,8 @@ impl Sim {
             history: KvHistory::new(),
             trace: Trace::default(),
             chosen: BTreeMap::new(),
+            states: BTreeMap::new(),
+            compactions: 0,
             revealed: BTreeMap::new(),
             healed_at: None,
             faults_injected: 0,

@@ -2,7 +2,7 @@
 //! the in-memory `SimVfs`, so lost and torn unsynced writes, recovery and
 //! bit flips go through the very code the server runs.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use paxon_core::codec::{decode_record, decode_records, encode_record, encode_records};
@@ -207,29 +207,16 @@ impl Default for Storage {
     }
 }
 
-/// The core's records (`paxon_core::codec::encode_records`), then
-/// `[u32 keys]([u8 key][u64 value])*`.
+/// The core's records (`paxon_core::codec::encode_records`), then the
+/// store in `paxon-kv`'s snapshot format: the server's layout.
 fn encode_snapshot(core: &[Record], store: &Store) -> Vec<u8> {
     let mut out = Vec::new();
     encode_records(core, &mut out);
-    let entries: BTreeMap<u8, u64> = store.entries();
-    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
-    for (key, value) in entries {
-        out.push(key);
-        out.extend_from_slice(&value.to_le_bytes());
-    }
+    out.extend_from_slice(&store.snapshot());
     out
 }
 
 fn decode_snapshot(bytes: &[u8]) -> Result<(Vec<Record>, Store), String> {
     let (core, kv) = decode_records(bytes).map_err(|e| e.to_string())?;
-    let bad = || "snapshot truncated".to_string();
-    let keys = u32::from_le_bytes(kv.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?);
-    let mut entries = BTreeMap::new();
-    for i in 0..keys as usize {
-        let entry = kv.get(4 + i * 9..4 + (i + 1) * 9).ok_or_else(bad)?;
-        let value = u64::from_le_bytes(entry[1..9].try_into().map_err(|_| bad())?);
-        entries.insert(entry[0], value);
-    }
-    Ok((core, Store::from_entries(entries)))
+    Ok((core, Store::restore(kv)?))
 }
