@@ -9,7 +9,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use paxon_kv::{
-    Command as KvCommand, Compare, CompareResult, CompareTarget, CompactionRequest,
+    Command as KvCommand, CompactionRequest, Compare, CompareResult, CompareTarget,
     DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, Response, Revision, TxnRequest,
 };
 
