@@ -21,6 +21,7 @@
 //! | 4 | `Compact` | `revision` i64, `physical` bool |
 //! | 5 | `LeaseGrant` | `id` i64, `ttl_s` i64 |
 //! | 6 | `LeaseRevoke` | `id` i64 |
+//! | 16 | `Alarm` | `action` u8 (1 activate, 2 deactivate), `member` u64, `alarm` u8 (1 NOSPACE, 2 CORRUPT) |
 //!
 //! - put: `key`, `value` bytes, `lease` i64, flags u8 (bit 0 `prev_kv`,
 //!   1 `ignore_value`, 2 `ignore_lease`; others 0);
@@ -39,6 +40,7 @@
 //!
 //! Tag 0 is never a command, so zeroed bytes never decode.
 
+use crate::alarm::{AlarmAction, AlarmMember, AlarmType};
 use crate::error::KvError;
 use crate::request::{
     CompactionRequest, Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest,
@@ -46,7 +48,7 @@ use crate::request::{
 };
 use crate::types::{LeaseId, Revision};
 use crate::validate::{self, Limits, TXN_DEPTH_MAX};
-use crate::wire::{put_bool, put_bytes, put_i64, put_len, DecodeError, Reader};
+use crate::wire::{put_bool, put_bytes, put_i64, put_len, put_u64, DecodeError, Reader};
 
 /// The version byte that starts every encoded command.
 pub const COMMAND_VERSION: u8 = 1;
@@ -58,6 +60,7 @@ mod tag {
     pub const COMPACT: u8 = 4;
     pub const LEASE_GRANT: u8 = 5;
     pub const LEASE_REVOKE: u8 = 6;
+    pub const ALARM: u8 = 16;
 }
 
 mod op_tag {
@@ -96,6 +99,13 @@ pub enum Command {
         /// The lease.
         id: LeaseId,
     },
+    /// etcd's `Alarm` with `ACTIVATE` or `DEACTIVATE`.
+    Alarm {
+        /// Raise or clear.
+        action: AlarmAction,
+        /// Which alarm of which member.
+        alarm: AlarmMember,
+    },
 }
 
 impl Command {
@@ -113,9 +123,10 @@ impl Command {
             Command::Put(req) => validate::check_put(req),
             Command::DeleteRange(req) => validate::check_key(&req.key),
             Command::Txn(req) => validate::check_txn(req, txn_ops_max),
-            Command::Compact(_) | Command::LeaseGrant { .. } | Command::LeaseRevoke { .. } => {
-                Ok(())
-            }
+            Command::Compact(_)
+            | Command::LeaseGrant { .. }
+            | Command::LeaseRevoke { .. }
+            | Command::Alarm { .. } => Ok(()),
         }
     }
 
@@ -149,6 +160,15 @@ impl Command {
                 out.push(tag::LEASE_REVOKE);
                 put_i64(out, id.0);
             }
+            Command::Alarm { action, alarm } => {
+                out.push(tag::ALARM);
+                out.push(match action {
+                    AlarmAction::Activate => 1,
+                    AlarmAction::Deactivate => 2,
+                });
+                put_u64(out, alarm.member);
+                out.push(alarm.alarm.code());
+            }
         }
     }
 
@@ -174,6 +194,20 @@ impl Command {
             tag::LEASE_REVOKE => Command::LeaseRevoke {
                 id: LeaseId(r.i64()?),
             },
+            tag::ALARM => {
+                let action = match r.u8()? {
+                    1 => AlarmAction::Activate,
+                    2 => AlarmAction::Deactivate,
+                    _ => return Err(DecodeError::Invalid("unknown alarm action")),
+                };
+                let member = r.u64()?;
+                let alarm = AlarmType::from_code(i64::from(r.u8()?))
+                    .ok_or(DecodeError::Invalid("unknown alarm type"))?;
+                Command::Alarm {
+                    action,
+                    alarm: AlarmMember { member, alarm },
+                }
+            }
             other => return Err(DecodeError::UnknownTag(other)),
         };
         r.finish()?;

@@ -25,6 +25,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod alarm;
 mod command;
 mod compact;
 mod error;
@@ -41,6 +42,7 @@ mod validate;
 mod wire;
 mod write;
 
+pub use alarm::{AlarmAction, AlarmMember, AlarmType};
 pub use command::{Command, COMMAND_VERSION};
 pub use error::{GrpcCode, KvError};
 pub use lease::{Lease, LEASE_TTL_MAX_S};
@@ -49,8 +51,9 @@ pub use request::{
     PutRequest, RangeRequest, RequestOp, SortOrder, SortTarget, TxnRequest,
 };
 pub use response::{
-    CompactionResponse, DeleteRangeResponse, Event, EventKind, Header, LeaseGrantResponse,
-    LeaseRevokeResponse, PutResponse, RangeResponse, Response, ResponseOp, TxnResponse,
+    AlarmResponse, CompactionResponse, DeleteRangeResponse, Event, EventKind, Header,
+    LeaseGrantResponse, LeaseRevokeResponse, PutResponse, RangeResponse, Response, ResponseOp,
+    TxnResponse,
 };
 pub use snapshot::SNAPSHOT_VERSION;
 pub use store::Store;

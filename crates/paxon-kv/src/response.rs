@@ -94,6 +94,15 @@ pub struct LeaseRevokeResponse {
     pub header: Header,
 }
 
+/// etcd's `AlarmResponse` to an activation or a deactivation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AlarmResponse {
+    /// The header (alarms do not advance the revision).
+    pub header: Header,
+    /// The alarm raised, or cleared if it was raised.
+    pub alarms: Vec<crate::alarm::AlarmMember>,
+}
+
 /// What [`crate::Store::apply`] answers, one variant per
 /// [`crate::Command`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -110,6 +119,8 @@ pub enum Response {
     LeaseGrant(LeaseGrantResponse),
     /// To `Command::LeaseRevoke`.
     LeaseRevoke(LeaseRevokeResponse),
+    /// To `Command::Alarm`.
+    Alarm(AlarmResponse),
 }
 
 impl Response {
@@ -122,6 +133,7 @@ impl Response {
             Response::Compact(r) => r.header,
             Response::LeaseGrant(r) => r.header,
             Response::LeaseRevoke(r) => r.header,
+            Response::Alarm(r) => r.header,
         }
     }
 }

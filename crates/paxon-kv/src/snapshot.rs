@@ -1,6 +1,6 @@
 //! The law book: the whole state as bytes, and back; and the state's hash.
 //!
-//! # Snapshot format, version 1
+//! # Snapshot format, version 2
 //!
 //! Primitives as in `wire.rs`: minimal LEB128 varints, zigzag `i64`,
 //! length-prefixed bytes.
@@ -10,16 +10,19 @@
 //! increasing), keys (count, then per key in strictly increasing order:
 //! `key` bytes, a count ≥ 1 of versions, each `rev` i64, `sub` u64,
 //! state u8 0 = tombstone or 1 = put followed by `value` bytes, `create`
-//! i64, `version` i64, `lease` i64), then the crc32c of everything before
-//! it, 4 bytes little-endian.
+//! i64, `version` i64, `lease` i64), alarms (count, then `member` u64,
+//! `alarm` u8 each, strictly increasing), then the crc32c of everything
+//! before it, 4 bytes little-endian. Version 1 is the same without the
+//! alarms; it is still read.
 //!
 //! Which keys a lease holds is not stored: it follows from the keys. The
 //! encoding is canonical and [`Store::restore`] checks every invariant of
 //! the state ([`Store::check_invariants`]), so a restored store is one
 //! that applying commands could have produced.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use crate::alarm::{AlarmMember, AlarmType};
 use crate::error::KvError;
 use crate::lease::{Lease, LEASE_TTL_MAX_S};
 use crate::mvcc::{KeyHistory, Live, State, Version};
@@ -28,12 +31,16 @@ use crate::types::{LeaseId, Revision};
 use crate::wire::{put_bool, put_bytes, put_i64, put_len, put_u64, DecodeError, Reader};
 
 /// The version byte that starts every snapshot.
-pub const SNAPSHOT_VERSION: u8 = 1;
+pub const SNAPSHOT_VERSION: u8 = 2;
+
+/// The first version, without alarms: still restored.
+const SNAPSHOT_VERSION_NO_ALARMS: u8 = 1;
 
 const CHECKSUM_BYTES: usize = 4;
 const LEASE_BYTES_MIN: u64 = 2;
 const KEY_BYTES_MIN: u64 = 5;
 const VERSION_BYTES_MIN: u64 = 3;
+const ALARM_BYTES_MIN: u64 = 2;
 
 impl Store {
     /// The whole state (history not yet compacted, compaction, leases) as
@@ -59,6 +66,11 @@ impl Store {
                 put_version(&mut out, version);
             }
         }
+        put_len(&mut out, self.alarms.len());
+        for alarm in &self.alarms {
+            put_u64(&mut out, alarm.member);
+            out.push(alarm.alarm.code());
+        }
         let checksum = crc32c::crc32c(&out);
         out.extend_from_slice(&checksum.to_le_bytes());
         out
@@ -82,7 +94,7 @@ impl Store {
         }
         let mut r = Reader::new(body);
         let version = r.u8()?;
-        if version != SNAPSHOT_VERSION {
+        if version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_NO_ALARMS {
             return Err(DecodeError::UnknownVersion(version));
         }
         let mut store = Store::new();
@@ -94,6 +106,9 @@ impl Store {
         };
         store.leases = get_leases(&mut r)?;
         store.keys = get_keys(&mut r)?;
+        if version == SNAPSHOT_VERSION {
+            store.alarms = get_alarms(&mut r)?;
+        }
         r.finish()?;
         store.attach_leases()?;
         store.size_bytes = store.keys.iter().map(|(k, h)| h.size_bytes(k.len())).sum();
@@ -167,6 +182,21 @@ fn put_version(out: &mut Vec<u8>, version: &Version) {
             put_i64(out, live.lease.0);
         }
     }
+}
+
+fn get_alarms(r: &mut Reader<'_>) -> Result<BTreeSet<AlarmMember>, DecodeError> {
+    let mut alarms = BTreeSet::new();
+    for _ in 0..r.count(ALARM_BYTES_MIN)? {
+        let member = r.u64()?;
+        let alarm = AlarmType::from_code(i64::from(r.u8()?))
+            .ok_or(DecodeError::Invalid("unknown alarm type"))?;
+        let alarm = AlarmMember { member, alarm };
+        if alarms.last().is_some_and(|last| *last >= alarm) {
+            return Err(DecodeError::Invalid("alarms out of order"));
+        }
+        alarms.insert(alarm);
+    }
+    Ok(alarms)
 }
 
 fn get_leases(r: &mut Reader<'_>) -> Result<BTreeMap<LeaseId, Lease>, DecodeError> {

@@ -1,10 +1,11 @@
 //! The store: the key space with its history, the revision clock, the
 //! lease table, and the one entry point replicas call in slot order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Bound;
 
+use crate::alarm::AlarmMember;
 use crate::command::Command;
 use crate::error::KvError;
 use crate::lease::Lease;
@@ -39,6 +40,8 @@ pub struct Store {
     pub(crate) leases: BTreeMap<LeaseId, Lease>,
     /// Sum of [`crate::mvcc::Version::size_bytes`] over every version.
     pub(crate) size_bytes: u64,
+    /// Raised alarms (etcd's `alarmStore`).
+    pub(crate) alarms: BTreeSet<AlarmMember>,
     /// Events of the latest `apply`; not part of the state.
     pub(crate) events: Vec<Event>,
 }
@@ -52,6 +55,7 @@ impl Store {
             compacted: None,
             leases: BTreeMap::new(),
             size_bytes: 0,
+            alarms: BTreeSet::new(),
             events: Vec::new(),
         }
     }
@@ -66,6 +70,7 @@ impl Store {
     pub fn apply(&mut self, cmd: &Command) -> Result<Response, KvError> {
         self.events.clear();
         cmd.check(usize::MAX)?;
+        self.check_capped(cmd)?;
         match cmd {
             Command::Put(req) => self.apply_put(req).map(Response::Put),
             Command::DeleteRange(req) => Ok(Response::DeleteRange(self.apply_delete_range(req))),
@@ -75,6 +80,9 @@ impl Store {
                 self.grant_lease(*id, *ttl_s).map(Response::LeaseGrant)
             }
             Command::LeaseRevoke { id } => self.revoke_lease(*id).map(Response::LeaseRevoke),
+            Command::Alarm { action, alarm } => {
+                Ok(Response::Alarm(self.apply_alarm(*action, *alarm)))
+            }
         }
     }
 
@@ -192,7 +200,7 @@ impl Default for Store {
 }
 
 /// Two stores are equal when their states are: keys with history,
-/// revision, compaction and leases (not the pending events).
+/// revision, compaction, leases and alarms (not the pending events).
 impl PartialEq for Store {
     fn eq(&self, other: &Self) -> bool {
         self.revision == other.revision
@@ -200,6 +208,7 @@ impl PartialEq for Store {
             && self.size_bytes == other.size_bytes
             && self.leases == other.leases
             && self.keys == other.keys
+            && self.alarms == other.alarms
     }
 }
 
@@ -216,6 +225,7 @@ impl fmt::Debug for Store {
                 &self.keys.values().filter(|h| h.latest().is_some()).count(),
             )
             .field("leases", &self.leases.len())
+            .field("alarms", &self.alarms)
             .field("size_bytes", &self.size_bytes)
             .finish()
     }

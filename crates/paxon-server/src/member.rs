@@ -64,6 +64,8 @@ pub struct StatusInfo {
     pub db_size: u64,
     /// Client URLs each peer announced.
     pub client_urls: BTreeMap<NodeId, String>,
+    /// Raised alarms, as this member applied them.
+    pub alarms: Vec<paxon_kv::AlarmMember>,
 }
 
 /// Where a write's answer goes: the response and the ballot round.
@@ -287,6 +289,7 @@ impl Member {
             revision: self.machine.revision(),
             db_size: self.machine.size_bytes(),
             client_urls: self.client_urls.clone(),
+            alarms: self.machine.alarms(),
         }
     }
 

@@ -49,6 +49,11 @@ impl StateMachine {
         self.store.range(request).map_err(ServeError::from)
     }
 
+    /// Raised alarms.
+    pub fn alarms(&self) -> Vec<paxon_kv::AlarmMember> {
+        self.store.alarms().collect()
+    }
+
     /// The store's revision.
     pub fn revision(&self) -> i64 {
         self.store.revision().0

@@ -334,24 +334,113 @@ fn bad_flags_exit_with_status_2_and_say_why() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("TLS is not supported"));
 }
 
+/// etcd's NOSPACE alarm: a put over `--quota-backend-bytes` fails and
+/// raises the alarm for the whole cluster (a decree); until `alarm disarm`
+/// every member refuses puts, even once deletes and a compaction made
+/// room; the alarm survives a restart of every member.
 #[test]
-fn writes_over_the_backend_quota_fail_with_nospace_and_deletes_still_work() {
-    let cluster = Cluster::start_with(3, "quota", &["--quota-backend-bytes", "4096"]);
+fn writes_over_the_quota_raise_nospace_until_disarmed_and_the_alarm_is_durable() {
+    let mut cluster = Cluster::start_with(3, "quota", &["--quota-backend-bytes", "4096"]);
+    let first = cluster.endpoint(0);
     let value = "v".repeat(400);
     let mut refused = None;
+    let mut written = 0;
     for i in 0..40 {
-        let out = cluster.etcdctl(&["put", &format!("q{i:02}"), &value]);
+        let out = etcdctl(&first, &["put", &format!("q{i:02}"), &value], None);
         if !out.status.success() {
             refused = Some(stderr(&out));
             break;
         }
+        written += 1;
     }
     let refused = refused.expect("a put over the quota is refused");
     assert!(
         refused.contains("Error: etcdserver: mvcc: database space exceeded"),
         "{refused}"
     );
-    expect(&cluster, &["del", "q00"], "1\n");
+    let member_id = member_id(&first);
+    let alarm = format!("memberID:{member_id} alarm:NOSPACE \n");
+    wait_for(&cluster, &["alarm", "list"], &alarm);
+    let status = stdout(&etcdctl(&first, &["endpoint", "status"], None));
+    assert!(
+        status.ends_with(&format!(", memberID:{member_id} alarm:NOSPACE \n")),
+        "{status}"
+    );
+
+    // Deletes and compaction still run; puts stay refused on every member.
+    expect(&cluster, &["del", "q", "--prefix"], &format!("{written}\n"));
+    let revision = revision(&first);
+    expect(
+        &cluster,
+        &["compaction", &revision.to_string()],
+        &format!("compacted revision {revision}\n"),
+    );
+    for i in 0..3 {
+        let out = etcdctl(&cluster.endpoint(i), &["put", "small", "1"], None);
+        assert!(
+            stderr(&out).contains("etcdserver: mvcc: database space exceeded"),
+            "member {i}: {}",
+            stderr(&out)
+        );
+    }
+
+    // The alarm is state: every member restarts with it.
+    for i in 0..3 {
+        cluster.kill(i);
+    }
+    for i in 0..3 {
+        cluster.start_member(i);
+    }
+    wait_for(&cluster, &["alarm", "list"], &alarm);
+
+    expect(&cluster, &["alarm", "disarm"], &alarm);
+    expect(&cluster, &["alarm", "list"], "");
+    put_until_ok(&cluster, "small", "1");
+}
+
+/// Runs `args` until etcdctl prints `expected` (bounded): for state that
+/// arrives by decree, or after a restart.
+fn wait_for(cluster: &Cluster, args: &[&str], expected: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = cluster.etcdctl(args);
+        if out.status.success() && stdout(&out) == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "etcdctl {args:?} never printed {expected:?}; last: {} {}",
+            stdout(&out),
+            stderr(&out)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The member id `endpoint` reports in its header.
+fn member_id(endpoint: &str) -> u64 {
+    let out = etcdctl(endpoint, &["endpoint", "status", "-w", "fields"], None);
+    field(&stdout(&out), "\"MemberID\" : ")
+        .parse()
+        .expect("a member id")
+}
+
+/// The store's revision as `endpoint` reports it.
+fn revision(endpoint: &str) -> i64 {
+    let out = etcdctl(endpoint, &["endpoint", "status", "-w", "fields"], None);
+    field(&stdout(&out), "\"Revision\" : ")
+        .parse()
+        .expect("a revision")
+}
+
+/// The value after `label` on its line of etcdctl's `-w fields` output.
+fn field(output: &str, label: &str) -> String {
+    output
+        .lines()
+        .find_map(|line| line.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label} in {output}"))
+        .trim()
+        .to_string()
 }
 
 /// With a snapshot every 10 slots, a member that was down while 60 writes

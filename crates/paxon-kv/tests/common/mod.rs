@@ -4,9 +4,10 @@
 #![allow(dead_code)]
 
 use paxon_kv::{
-    Command, CompactionRequest, Compare, CompareResult, CompareTarget, DeleteRangeRequest,
-    KeyValue, KvError, LeaseId, PutRequest, RangeRequest, RangeResponse, RequestOp, Response,
-    Revision, SortOrder, SortTarget, Store, TxnRequest, TxnResponse,
+    AlarmAction, AlarmMember, AlarmType, Command, CompactionRequest, Compare, CompareResult,
+    CompareTarget, DeleteRangeRequest, KeyValue, KvError, LeaseId, PutRequest, RangeRequest,
+    RangeResponse, RequestOp, Response, Revision, SortOrder, SortTarget, Store, TxnRequest,
+    TxnResponse,
 };
 use proptest::prelude::*;
 
@@ -245,6 +246,10 @@ pub fn command() -> impl Strategy<Value = Command> {
         1 => (-1i64..9, any::<bool>()).prop_map(|(r, physical)| Command::Compact(CompactionRequest { revision: Revision(r), physical })),
         1 => ((0i64..4).prop_map(LeaseId), 0i64..100).prop_map(|(id, ttl_s)| Command::LeaseGrant { id, ttl_s }),
         1 => (1i64..4).prop_map(|id| Command::LeaseRevoke { id: LeaseId(id) }),
+        1 => (any::<bool>(), 1u64..3, any::<bool>()).prop_map(|(raise, member, corrupt)| Command::Alarm {
+            action: if raise { AlarmAction::Activate } else { AlarmAction::Deactivate },
+            alarm: AlarmMember { member, alarm: if corrupt { AlarmType::Corrupt } else { AlarmType::NoSpace } },
+        }),
     ]
 }
 

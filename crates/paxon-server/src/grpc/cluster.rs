@@ -1,12 +1,14 @@
-//! `Cluster` and `Maintenance`: what `etcdctl member list` and `etcdctl
-//! endpoint status` show.
+//! `Cluster` and `Maintenance`: what `etcdctl member list`, `etcdctl
+//! endpoint status` and `etcdctl alarm list|disarm` show.
 
+use paxon_kv as kv;
 use paxon_proto::etcdserverpb as pb;
 use paxon_proto::unimplemented;
 use tonic::{Request, Response, Status};
 
 use super::unimplemented::NoStream;
 use super::Handle;
+use crate::member::StatusInfo;
 
 #[tonic::async_trait]
 impl pb::cluster_server::Cluster for Handle {
@@ -93,22 +95,61 @@ impl pb::maintenance_server::Maintenance for Handle {
             raft_index: status.commit.0,
             raft_term: status.term,
             raft_applied_index: status.applied.0,
-            errors: if status.leader.is_none() {
-                vec!["etcdserver: no leader".to_string()]
-            } else {
-                vec![]
-            },
+            errors: status_errors(&status),
             db_size_in_use: status.db_size as i64,
             is_learner: false,
             ..Default::default()
         }))
     }
 
+    /// etcd's `Alarm`: GET lists this member's view of the alarms;
+    /// ACTIVATE and DEACTIVATE are decrees, answered once applied here.
+    /// An alarm type of NONE (or an unknown one) raises or clears nothing,
+    /// as in etcd.
     async fn alarm(
         &self,
-        _: Request<pb::AlarmRequest>,
+        request: Request<pb::AlarmRequest>,
     ) -> Result<Response<pb::AlarmResponse>, Status> {
-        Err(unimplemented("Maintenance.Alarm"))
+        use pb::alarm_request::AlarmAction;
+        let request = request.into_inner();
+        let action = match AlarmAction::try_from(request.action) {
+            Ok(AlarmAction::Get) => {
+                let status = self.status().await?;
+                return Ok(Response::new(pb::AlarmResponse {
+                    header: Some(self.header(status.revision, status.term)),
+                    alarms: status.alarms.iter().map(alarm_member).collect(),
+                }));
+            }
+            Ok(AlarmAction::Activate) => kv::AlarmAction::Activate,
+            Ok(AlarmAction::Deactivate) => kv::AlarmAction::Deactivate,
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "paxon: unknown alarm action {}",
+                    request.action
+                )))
+            }
+        };
+        let Some(alarm) = kv::AlarmType::from_code(i64::from(request.alarm)) else {
+            let status = self.status().await?;
+            return Ok(Response::new(pb::AlarmResponse {
+                header: Some(self.header(status.revision, status.term)),
+                alarms: Vec::new(),
+            }));
+        };
+        let alarm = kv::AlarmMember {
+            member: request.member_id,
+            alarm,
+        };
+        let (response, term) = self.propose(kv::Command::Alarm { action, alarm }).await?;
+        let kv::Response::Alarm(answer) = response else {
+            return Err(Status::internal(
+                "paxon: an alarm answered with another kind",
+            ));
+        };
+        Ok(Response::new(pb::AlarmResponse {
+            header: Some(self.header(answer.header.revision.0, term)),
+            alarms: answer.alarms.iter().map(alarm_member).collect(),
+        }))
     }
 
     async fn defragment(
@@ -152,4 +193,26 @@ impl pb::maintenance_server::Maintenance for Handle {
     ) -> Result<Response<pb::DowngradeResponse>, Status> {
         Err(unimplemented("Maintenance.Downgrade"))
     }
+}
+
+fn alarm_member(alarm: &kv::AlarmMember) -> pb::AlarmMember {
+    pb::AlarmMember {
+        member_id: alarm.member,
+        alarm: i32::from(alarm.alarm.code()),
+    }
+}
+
+/// `Status.errors`: no leader, and every raised alarm written as etcd
+/// writes it (`memberID:<id> alarm:NOSPACE `, the text form of the
+/// protobuf message, trailing space included).
+fn status_errors(status: &StatusInfo) -> Vec<String> {
+    let no_leader = status
+        .leader
+        .is_none()
+        .then(|| "etcdserver: no leader".to_string());
+    let alarms = status
+        .alarms
+        .iter()
+        .map(|a| format!("memberID:{} alarm:{} ", a.member, a.alarm.name()));
+    no_leader.into_iter().chain(alarms).collect()
 }

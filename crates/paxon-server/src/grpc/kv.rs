@@ -18,22 +18,54 @@ impl Handle {
         Ok(())
     }
 
-    /// Proposes a command and waits until this member applied it.
-    async fn write(&self, command: kv::Command) -> Result<(kv::Response, u64), Status> {
+    /// Proposes a client's command, within the quota, and waits until this
+    /// member applied it.
+    pub(super) async fn write(&self, command: kv::Command) -> Result<(kv::Response, u64), Status> {
         command.validate(&self.limits).map_err(ServeError::from)?;
-        let adds_data = !matches!(
-            command,
-            kv::Command::DeleteRange(_) | kv::Command::Compact(_)
-        );
+        self.check_quota(&command)?;
+        self.propose(command).await
+    }
+
+    /// Proposes a command and waits until this member applied it.
+    pub(super) async fn propose(
+        &self,
+        command: kv::Command,
+    ) -> Result<(kv::Response, u64), Status> {
+        let answer = self.ask(|reply| ClientOp::Write { command, reply }).await?;
+        Ok(answer?)
+    }
+
+    /// etcd's quota check (`quotaKVServer`): a write that would take the
+    /// store over `--quota-backend-bytes` is refused and raises the NOSPACE
+    /// alarm for the whole cluster, by decree. Until an operator disarms
+    /// it, every member refuses such writes when applying them.
+    fn check_quota(&self, command: &kv::Command) -> Result<(), Status> {
+        if !command.adds_data() {
+            return Ok(());
+        }
         let db_size = self
             .cluster
             .db_size
             .load(std::sync::atomic::Ordering::Relaxed);
-        if adds_data && db_size > self.cluster.quota_backend_bytes {
-            return Err(ServeError::NoSpace.into());
+        let mut encoded = Vec::new();
+        command.encode(&mut encoded);
+        if db_size + encoded.len() as u64 <= self.cluster.quota_backend_bytes {
+            return Ok(());
         }
-        let answer = self.ask(|reply| ClientOp::Write { command, reply }).await?;
-        Ok(answer?)
+        let alarm = kv::Command::Alarm {
+            action: kv::AlarmAction::Activate,
+            alarm: kv::AlarmMember {
+                member: self.cluster.me.0,
+                alarm: kv::AlarmType::NoSpace,
+            },
+        };
+        let handle = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = handle.propose(alarm).await {
+                tracing::warn!(%error, "could not raise the NOSPACE alarm");
+            }
+        });
+        Err(ServeError::NoSpace.into())
     }
 }
 
