@@ -43,6 +43,19 @@ pub enum ClientOp {
         /// Where the answer goes.
         reply: oneshot::Sender<StatusInfo>,
     },
+    /// etcd's `HashKV` of this member's store at `revision` (0: current).
+    HashKv {
+        /// The revision.
+        revision: i64,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<state::Hashed, ServeError>>,
+    },
+    /// This member's store as snapshot bytes, with its revision (for
+    /// `Maintenance.Snapshot`).
+    Backup {
+        /// Where the answer goes.
+        reply: oneshot::Sender<(Vec<u8>, i64)>,
+    },
 }
 
 /// The member's state as `Status` reports it.
@@ -270,6 +283,12 @@ impl Member {
             }
             ClientOp::Status { reply } => {
                 let _ = reply.send(self.status());
+            }
+            ClientOp::HashKv { revision, reply } => {
+                let _ = reply.send(self.machine.hash_kv(revision));
+            }
+            ClientOp::Backup { reply } => {
+                let _ = reply.send((self.machine.snapshot(), self.machine.revision()));
             }
         }
     }

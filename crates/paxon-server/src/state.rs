@@ -10,6 +10,19 @@ pub type Applied = Response;
 /// A read's answer.
 pub type Ranged = RangeResponse;
 
+/// etcd's `HashKV` answer.
+#[derive(Clone, Copy, Debug)]
+pub struct Hashed {
+    /// crc32c of the history up to `revision`.
+    pub hash: u32,
+    /// The revision compacted to (0: none).
+    pub compact_revision: i64,
+    /// The revision hashed up to.
+    pub revision: i64,
+    /// The store's current revision.
+    pub current: i64,
+}
+
 /// The store every member applies decrees to in slot order.
 pub struct StateMachine {
     store: Store,
@@ -47,6 +60,21 @@ impl StateMachine {
     /// Serves a Range from the applied state.
     pub fn range(&self, request: &RangeRequest) -> Result<Ranged, ServeError> {
         self.store.range(request).map_err(ServeError::from)
+    }
+
+    /// etcd's `HashKV` at `revision` (0 or less: the current one).
+    pub fn hash_kv(&self, revision: i64) -> Result<Hashed, ServeError> {
+        let current = self.store.revision().0;
+        let hash = self
+            .store
+            .hash_kv(paxon_kv::Revision(revision))
+            .map_err(ServeError::from)?;
+        Ok(Hashed {
+            hash,
+            compact_revision: self.store.compact_revision().map_or(0, |r| r.0),
+            revision: if revision <= 0 { current } else { revision },
+            current,
+        })
     }
 
     /// Raised alarms.

@@ -8,7 +8,17 @@ use tonic::{Request, Response, Status};
 
 use super::unimplemented::NoStream;
 use super::Handle;
-use crate::member::StatusInfo;
+use crate::member::{ClientOp, StatusInfo};
+use crate::state::Hashed;
+
+impl Handle {
+    async fn hash_kv_at(&self, revision: i64) -> Result<Hashed, Status> {
+        let answer = self
+            .ask(|reply| ClientOp::HashKv { revision, reply })
+            .await?;
+        Ok(answer?)
+    }
+}
 
 #[tonic::async_trait]
 impl pb::cluster_server::Cluster for Handle {
@@ -152,32 +162,74 @@ impl pb::maintenance_server::Maintenance for Handle {
         }))
     }
 
+    /// Paxon's store lives in memory and its ledger is trimmed at every
+    /// snapshot: there is nothing to defragment, and saying so is the
+    /// truthful success (`etcdctl defrag` scripts keep working).
     async fn defragment(
         &self,
         _: Request<pb::DefragmentRequest>,
     ) -> Result<Response<pb::DefragmentResponse>, Status> {
-        Err(unimplemented("Maintenance.Defragment"))
+        let status = self.status().await?;
+        Ok(Response::new(pb::DefragmentResponse {
+            header: Some(self.header(status.revision, status.term)),
+        }))
     }
 
+    /// The hash of this member's whole key-value history (etcd hashes its
+    /// backend file; members that applied the same decrees agree).
     async fn hash(
         &self,
         _: Request<pb::HashRequest>,
     ) -> Result<Response<pb::HashResponse>, Status> {
-        Err(unimplemented("Maintenance.Hash"))
+        let hashed = self.hash_kv_at(0).await?;
+        let term = self.status().await?.term;
+        Ok(Response::new(pb::HashResponse {
+            header: Some(self.header(hashed.current, term)),
+            hash: hashed.hash,
+        }))
     }
 
+    /// etcd's `HashKV`: local to the member, equal on every member at the
+    /// same revision.
     async fn hash_kv(
         &self,
-        _: Request<pb::HashKvRequest>,
+        request: Request<pb::HashKvRequest>,
     ) -> Result<Response<pb::HashKvResponse>, Status> {
-        Err(unimplemented("Maintenance.HashKV"))
+        let hashed = self.hash_kv_at(request.into_inner().revision).await?;
+        let term = self.status().await?.term;
+        Ok(Response::new(pb::HashKvResponse {
+            header: Some(self.header(hashed.current, term)),
+            hash: hashed.hash,
+            compact_revision: hashed.compact_revision,
+            hash_revision: hashed.revision,
+        }))
     }
 
+    /// Streams this member's store as a backup file (`crate::backup`), in
+    /// chunks of 32 KiB as etcd does.
     async fn snapshot(
         &self,
         _: Request<pb::SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
-        Err(unimplemented("Maintenance.Snapshot"))
+        const CHUNK: usize = 32 * 1024;
+        let (store, revision) = self.ask(|reply| ClientOp::Backup { reply }).await?;
+        let term = self.status().await?.term;
+        let file = crate::backup::encode(&store);
+        let header = self.header(revision, term);
+        let total = file.len();
+        let chunks: Vec<Result<pb::SnapshotResponse, Status>> = file
+            .chunks(CHUNK)
+            .enumerate()
+            .map(|(i, blob)| {
+                Ok(pb::SnapshotResponse {
+                    header: Some(header),
+                    remaining_bytes: (total - (i * CHUNK + blob.len())) as u64,
+                    blob: blob.to_vec(),
+                    version: ETCD_API_VERSION.to_string(),
+                })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
     }
 
     async fn move_leader(
