@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod backup;
+pub mod catchup;
 pub mod config;
 pub mod disk;
 pub mod error;

@@ -11,6 +11,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use paxon_core::{Action, NodeId, PersistToken, ProposeError, ReadId, Replica, Slot, Value};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::catchup::{ChunkOf, Incoming, Outgoing, Received};
 use crate::disk::Disk;
 use crate::error::ServeError;
 use crate::peer::PeerFrame;
@@ -133,6 +134,10 @@ pub struct Member {
     /// runs ahead of it while `Apply` actions wait in its outbox, so reads
     /// must wait on this one.
     machine_applied: Slot,
+    /// Snapshots being sent to laggards.
+    outgoing: Outgoing,
+    /// The snapshot being received, if any.
+    incoming: Incoming,
 }
 
 impl Member {
@@ -163,6 +168,8 @@ impl Member {
             db_size,
             snapshot_every_slots,
             machine_applied,
+            outgoing: Outgoing::default(),
+            incoming: Incoming::default(),
         }
     }
 
@@ -197,6 +204,9 @@ impl Member {
                 _ = ticker.tick() => {
                     self.replica.handle_tick();
                     self.expire_requests();
+                    for (to, frame) in self.outgoing.tick(Instant::now()) {
+                        self.transport.send(to, &frame);
+                    }
                 }
             }
             self.drain();
@@ -246,7 +256,34 @@ impl Member {
                     self.read_at(slot, request, reply);
                 }
             }
-            PeerFrame::Snapshot { slot, state } => self.install_snapshot(slot, state),
+            PeerFrame::SnapshotChunk {
+                slot,
+                total,
+                crc,
+                offset,
+                data,
+            } => {
+                let chunk = ChunkOf {
+                    slot,
+                    total,
+                    crc,
+                    offset,
+                    data,
+                };
+                match self.incoming.chunk(from, self.machine_applied, chunk) {
+                    Ok(Received::Ack(ack)) => self.transport.send(from, &ack),
+                    Ok(Received::Complete { slot, state, ack }) => {
+                        self.install_snapshot(slot, state);
+                        self.transport.send(from, &ack);
+                    }
+                    Err(error) => tracing::warn!(%from, %error, "refused a snapshot"),
+                }
+            }
+            PeerFrame::SnapshotAck { slot, received } => {
+                for frame in self.outgoing.acked(from, slot, received, Instant::now()) {
+                    self.transport.send(from, &frame);
+                }
+            }
         }
     }
 
@@ -440,10 +477,9 @@ impl Member {
             },
             Action::ProposalsDropped { commands } => self.dropped(commands),
             Action::SnapshotNeeded { to, .. } => {
-                let (slot, state) = self.snapshot.clone();
-                if slot > Slot(0) {
-                    self.transport
-                        .send(to, &PeerFrame::Snapshot { slot, state });
+                let (slot, state) = &self.snapshot;
+                for frame in self.outgoing.start(to, *slot, state, Instant::now()) {
+                    self.transport.send(to, &frame);
                 }
             }
             Action::LeaderChanged { leader, ballot } => {

@@ -40,12 +40,27 @@ pub enum PeerFrame {
         /// The read index.
         slot: Slot,
     },
-    /// The state machine through `slot` (§3.3.2, the law book).
-    Snapshot {
-        /// The last slot it includes.
+    /// A piece of the state machine through `slot` (§3.3.2, the law
+    /// book), sent to a laggard (`crate::catchup`).
+    SnapshotChunk {
+        /// The last slot the snapshot includes.
         slot: Slot,
-        /// The state machine's snapshot bytes.
-        state: Bytes,
+        /// The snapshot's length.
+        total: u64,
+        /// crc32c of the whole snapshot.
+        crc: u32,
+        /// Where this chunk starts.
+        offset: u64,
+        /// The chunk.
+        data: Bytes,
+    },
+    /// The receiver holds `received` bytes of the snapshot at `slot`, in
+    /// order (all of them: done).
+    SnapshotAck {
+        /// The snapshot's slot.
+        slot: Slot,
+        /// Bytes held.
+        received: u64,
     },
 }
 
@@ -68,7 +83,8 @@ const TAG_FORWARD: u8 = 2;
 const TAG_REJECTED: u8 = 3;
 const TAG_READ_INDEX: u8 = 4;
 const TAG_READ_INDEX_READY: u8 = 5;
-const TAG_SNAPSHOT: u8 = 6;
+const TAG_SNAPSHOT_CHUNK: u8 = 7;
+const TAG_SNAPSHOT_ACK: u8 = 8;
 
 impl PeerFrame {
     /// Encodes the frame body (the transport adds the length).
@@ -100,10 +116,24 @@ impl PeerFrame {
                 out.put_u64_le(*id);
                 out.put_u64_le(slot.0);
             }
-            PeerFrame::Snapshot { slot, state } => {
-                out.put_u8(TAG_SNAPSHOT);
+            PeerFrame::SnapshotChunk {
+                slot,
+                total,
+                crc,
+                offset,
+                data,
+            } => {
+                out.put_u8(TAG_SNAPSHOT_CHUNK);
                 out.put_u64_le(slot.0);
-                out.put_slice(state);
+                out.put_u64_le(*total);
+                out.put_u32_le(*crc);
+                out.put_u64_le(*offset);
+                out.put_slice(data);
+            }
+            PeerFrame::SnapshotAck { slot, received } => {
+                out.put_u8(TAG_SNAPSHOT_ACK);
+                out.put_u64_le(slot.0);
+                out.put_u64_le(*received);
             }
         }
         out.freeze()
@@ -139,9 +169,25 @@ impl PeerFrame {
                 id: u64_of(&mut body)?,
                 slot: Slot(u64_of(&mut body)?),
             },
-            TAG_SNAPSHOT => PeerFrame::Snapshot {
+            TAG_SNAPSHOT_CHUNK => {
+                let slot = Slot(u64_of(&mut body)?);
+                let total = u64_of(&mut body)?;
+                if body.remaining() < 4 {
+                    return Err(FrameError::Truncated);
+                }
+                let crc = body.get_u32_le();
+                let offset = u64_of(&mut body)?;
+                PeerFrame::SnapshotChunk {
+                    slot,
+                    total,
+                    crc,
+                    offset,
+                    data: body,
+                }
+            }
+            TAG_SNAPSHOT_ACK => PeerFrame::SnapshotAck {
                 slot: Slot(u64_of(&mut body)?),
-                state: body,
+                received: u64_of(&mut body)?,
             },
             other => return Err(FrameError::UnknownTag(other)),
         };
@@ -178,9 +224,16 @@ mod tests {
                 id: 1,
                 slot: Slot(44),
             },
-            PeerFrame::Snapshot {
+            PeerFrame::SnapshotChunk {
                 slot: Slot(10),
-                state: Bytes::from_static(b"state"),
+                total: 100,
+                crc: 0xdead_beef,
+                offset: 40,
+                data: Bytes::from_static(b"state"),
+            },
+            PeerFrame::SnapshotAck {
+                slot: Slot(10),
+                received: 45,
             },
         ];
         for frame in frames {

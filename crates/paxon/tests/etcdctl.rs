@@ -452,18 +452,23 @@ fn a_member_that_missed_trimmed_slots_is_sent_a_snapshot_and_all_restart_from_sn
     let leader = cluster.leader().expect("a leader");
     let laggard = (leader + 1) % 3;
     cluster.kill(laggard);
+    // ~3 MB of values: the snapshot travels as a dozen chunks.
+    let big = "b".repeat(100 * 1024);
     for i in 0..60 {
-        put_until_ok(&cluster, &format!("s{i:02}"), "x");
+        let value = if i % 2 == 1 { big.as_str() } else { "x" };
+        put_until_ok(&cluster, &format!("s{i:02}"), value);
     }
+    let big_keys = etcdctl(&cluster.endpoint(leader), &["get", "s57"], None);
+    assert_eq!(stdout(&big_keys), format!("s57\n{big}\n"));
     cluster.start_member(laggard);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let out = etcdctl(
             &cluster.endpoint(laggard),
-            &["get", "s59", "--consistency=s"],
+            &["get", "s58", "--consistency=s"],
             None,
         );
-        if stdout(&out) == "s59\nx\n" {
+        if stdout(&out) == "s58\nx\n" {
             break;
         }
         assert!(Instant::now() < deadline, "the laggard never caught up");
@@ -476,6 +481,16 @@ fn a_member_that_missed_trimmed_slots_is_sent_a_snapshot_and_all_restart_from_sn
     assert!(
         log.contains("installed a snapshot from a peer"),
         "caught up through a snapshot"
+    );
+    let out = etcdctl(
+        &cluster.endpoint(laggard),
+        &["get", "s59", "--consistency=s"],
+        None,
+    );
+    assert_eq!(
+        stdout(&out),
+        format!("s59\n{big}\n"),
+        "the big values came across"
     );
     for i in 0..3 {
         cluster.kill(i);
