@@ -27,6 +27,9 @@ impl Sim {
         if faults.bit_flips {
             kinds.push(5);
         }
+        if faults.wipes {
+            kinds.push(6);
+        }
         if kinds.is_empty() {
             return;
         }
@@ -37,7 +40,8 @@ impl Sim {
             2 => self.partition(),
             3 => self.flap(),
             4 => self.pause(),
-            _ => self.flip_bit(),
+            5 => self.flip_bit(),
+            _ => self.wipe(),
         }
     }
 
@@ -170,6 +174,31 @@ impl Sim {
             self.trace
                 .line(|| format!("t={} BITFLIP {id} {} @{offset}", self.now, path.display()));
         }
+    }
+
+    /// An operator wipes the data directory of a replica that is down. At
+    /// most one replica per seed: two wiped disks of three can hold the
+    /// only copies of a chosen decree, which no protocol can bring back.
+    fn wipe(&mut self) {
+        if self.options.nodes < 3 || self.nodes.values().any(|n| n.wiped) {
+            return;
+        }
+        let down: Vec<NodeId> = self
+            .members()
+            .into_iter()
+            .filter(|id| !self.nodes[id].is_up() && self.nodes[id].refused.is_none())
+            .collect();
+        let Some(id) = down.first().copied() else {
+            return;
+        };
+        let node = self.nodes.get_mut(&id).expect("member");
+        node.storage = crate::storage::Storage::new();
+        node.wiped = true;
+        // What it revealed before is gone with its disk; the checker of
+        // kept promises follows the new disk from here.
+        self.revealed.remove(&id);
+        self.trace.step(&[15, id.0]);
+        self.trace.line(|| format!("t={} WIPE {id}", self.now));
     }
 
     /// The leader with the highest ballot among running replicas.

@@ -52,6 +52,8 @@ pub struct Node {
     /// A bit of its disk was flipped (it must refuse to start, or recover
     /// without using the damaged bytes).
     pub bit_flipped: bool,
+    /// Its disk was wiped while it was down.
+    pub wiped: bool,
 }
 
 impl Node {
@@ -73,6 +75,7 @@ impl Node {
             refused: None,
             tick_micros,
             bit_flipped: false,
+            wiped: false,
         }
     }
 

@@ -19,6 +19,10 @@ pub struct FaultMix {
     pub clocks: bool,
     /// A bit flipped in a stored ledger file of a replica that is down.
     pub bit_flips: bool,
+    /// The data directory of a replica that is down is wiped (an operator
+    /// error): it restarts with an empty disk and must not vote with
+    /// amnesia. Not part of `all` (opt in with `wipes`).
+    pub wipes: bool,
 }
 
 impl FaultMix {
@@ -29,6 +33,7 @@ impl FaultMix {
         crashes: true,
         clocks: true,
         bit_flips: true,
+        wipes: false,
     };
 
     /// No faults at all.
@@ -38,10 +43,11 @@ impl FaultMix {
         crashes: false,
         clocks: false,
         bit_flips: false,
+        wipes: false,
     };
 
     /// Parses a comma-separated list (`all`, `none`, `network`,
-    /// `partitions`, `crashes`, `clocks`, `bit-flips`).
+    /// `partitions`, `crashes`, `clocks`, `bit-flips`, `wipes`).
     pub fn parse(text: &str) -> Result<FaultMix, String> {
         let mut mix = FaultMix::NONE;
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -53,6 +59,7 @@ impl FaultMix {
                 "crashes" => mix.crashes = true,
                 "clocks" => mix.clocks = true,
                 "bit-flips" => mix.bit_flips = true,
+                "wipes" => mix.wipes = true,
                 other => return Err(format!("unknown fault class `{other}`")),
             }
         }
@@ -131,6 +138,7 @@ impl Swarm {
             crashes: allowed.crashes && coin(70),
             clocks: allowed.clocks && coin(50),
             bit_flips: allowed.bit_flips && coin(20),
+            wipes: allowed.wipes && coin(50),
         };
         let torn_writes = coin(50);
         let pick =
