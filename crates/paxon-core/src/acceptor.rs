@@ -42,6 +42,7 @@ impl Replica {
             log_start,
             commit: self.commit,
             votes,
+            amnesia: self.disk,
         };
         if self.config.planted(PlantedBug::PromiseBeforePersist) {
             self.send(from, promise);
@@ -70,6 +71,12 @@ impl Replica {
             self.stage(Record::Promise { ballot });
         }
         self.note_leader(ballot);
+        if !self.may_vote(ballot) {
+            // A forgotten promise may forbid it (amnesia.rs): learn the
+            // decrees instead, once chosen.
+            self.follow_commit(from, ballot, commit);
+            return;
+        }
         let count = values.len() as u64;
         for (i, value) in values.iter().enumerate() {
             self.vote(Slot(first_slot.0 + i as u64), ballot, value);
@@ -98,7 +105,15 @@ impl Replica {
         }
         self.note_leader(ballot);
         let read_seq = seq;
-        self.send(from, Message::HeartbeatAck { ballot, read_seq });
+        let amnesia = self.disk;
+        self.send(
+            from,
+            Message::HeartbeatAck {
+                ballot,
+                read_seq,
+                amnesia,
+            },
+        );
         self.follow_commit(from, ballot, commit);
     }
 

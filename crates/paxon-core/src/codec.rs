@@ -27,14 +27,15 @@
 //! | tag | message | fields |
 //! |---|---|---|
 //! | 1 | `Prepare` | `ballot`, `from_slot` |
-//! | 2 | `Promise` | `ballot`, `from_slot`, `log_start`, `commit`, `votes`: `Vec<Vote>` |
+//! | 2 | `Promise` | `ballot`, `from_slot`, `log_start`, `commit`, `votes`: `Vec<Vote>`, `amnesia` u64 |
 //! | 3 | `Accept` | `ballot`, `first_slot`, `values`: `Vec<Value>`, `commit` |
 //! | 4 | `Accepted` | `ballot`, `first_slot`, `count` u64 |
 //! | 5 | `Nack` | `ballot`, `promised` |
 //! | 6 | `Heartbeat` | `ballot`, `commit`, `read_seq` u64 |
-//! | 7 | `HeartbeatAck` | `ballot`, `read_seq` u64 |
+//! | 7 | `HeartbeatAck` | `ballot`, `read_seq` u64, `amnesia` u64 |
 //! | 8 | `CatchUp` | `from_slot` |
 //! | 9 | `Learn` | `first_slot`, `entries`: `Vec<(Ballot, Value)>` |
+//! | 10 | `Recovered` | `ballot`, `through`, `amnesiacs`: `Vec<(node u64, disk u64)>` |
 //!
 //! A record's payload is `[CODEC_VERSION u8][fields]`; its kind byte travels
 //! beside it in the ledger's frame `[length][crc32c][kind][payload]`:
@@ -46,6 +47,9 @@
 //! | 3 | `Chosen` | `slot`, `ballot`, `value` |
 //! | 4 | `Commit` | `slot` |
 //! | 5 | `Snapshot` | `slot` |
+//! | 6 | `Amnesiac` | `disk` u64 |
+//! | 7 | `Recovered` | none |
+//! | 8 | `Vouch` | `node` u64, `disk` u64, `ballot`, `through` |
 //!
 //! Tag and kind 0 are never used, so zeroed bytes never decode.
 //!
@@ -85,6 +89,7 @@ mod tag {
     pub const HEARTBEAT_ACK: u8 = 7;
     pub const CATCH_UP: u8 = 8;
     pub const LEARN: u8 = 9;
+    pub const RECOVERED: u8 = 10;
 }
 
 /// Record kinds, the byte the ledger frames beside each payload.
@@ -94,6 +99,9 @@ mod kind {
     pub const CHOSEN: u8 = 3;
     pub const COMMIT: u8 = 4;
     pub const SNAPSHOT: u8 = 5;
+    pub const AMNESIAC: u8 = 6;
+    pub const RECOVERED: u8 = 7;
+    pub const VOUCH: u8 = 8;
 }
 
 /// `Value` tags.
@@ -169,6 +177,7 @@ fn put_message_fields(out: &mut Vec<u8>, msg: &Message) {
             log_start,
             commit,
             votes,
+            amnesia,
         } => {
             put_ballot(out, *ballot);
             put_slot(out, *from_slot);
@@ -178,6 +187,7 @@ fn put_message_fields(out: &mut Vec<u8>, msg: &Message) {
             for vote in votes {
                 put_vote(out, vote);
             }
+            put_u64(out, *amnesia);
         }
         Message::Accept {
             ballot,
@@ -215,9 +225,14 @@ fn put_message_fields(out: &mut Vec<u8>, msg: &Message) {
             put_slot(out, *commit);
             put_u64(out, *read_seq);
         }
-        Message::HeartbeatAck { ballot, read_seq } => {
+        Message::HeartbeatAck {
+            ballot,
+            read_seq,
+            amnesia,
+        } => {
             put_ballot(out, *ballot);
             put_u64(out, *read_seq);
+            put_u64(out, *amnesia);
         }
         Message::CatchUp { from_slot } => put_slot(out, *from_slot),
         Message::Learn {
@@ -229,6 +244,19 @@ fn put_message_fields(out: &mut Vec<u8>, msg: &Message) {
             for (ballot, value) in entries {
                 put_ballot(out, *ballot);
                 put_value(out, value);
+            }
+        }
+        Message::Recovered {
+            ballot,
+            through,
+            amnesiacs,
+        } => {
+            put_ballot(out, *ballot);
+            put_slot(out, *through);
+            put_len(out, amnesiacs.len());
+            for (node, disk) in amnesiacs {
+                put_u64(out, node.0);
+                put_u64(out, *disk);
             }
         }
     }
@@ -245,6 +273,7 @@ fn message_tag(msg: &Message) -> u8 {
         Message::HeartbeatAck { .. } => tag::HEARTBEAT_ACK,
         Message::CatchUp { .. } => tag::CATCH_UP,
         Message::Learn { .. } => tag::LEARN,
+        Message::Recovered { .. } => tag::RECOVERED,
     }
 }
 
@@ -283,6 +312,7 @@ pub fn decode_message_bytes(buf: &Bytes) -> Result<Message, DecodeError> {
             log_start: r.slot()?,
             commit: r.slot()?,
             votes: r.vec(VOTE_BYTES_MIN, Reader::vote)?,
+            amnesia: r.u64()?,
         },
         tag::ACCEPT => Message::Accept {
             ballot: r.ballot()?,
@@ -307,6 +337,7 @@ pub fn decode_message_bytes(buf: &Bytes) -> Result<Message, DecodeError> {
         tag::HEARTBEAT_ACK => Message::HeartbeatAck {
             ballot: r.ballot()?,
             read_seq: r.u64()?,
+            amnesia: r.u64()?,
         },
         tag::CATCH_UP => Message::CatchUp {
             from_slot: r.slot()?,
@@ -314,6 +345,11 @@ pub fn decode_message_bytes(buf: &Bytes) -> Result<Message, DecodeError> {
         tag::LEARN => Message::Learn {
             first_slot: r.slot()?,
             entries: r.vec(LEARN_ENTRY_BYTES_MIN, |r| Ok((r.ballot()?, r.value()?)))?,
+        },
+        tag::RECOVERED => Message::Recovered {
+            ballot: r.ballot()?,
+            through: r.slot()?,
+            amnesiacs: r.vec(2, |r| Ok((NodeId(r.u64()?), r.u64()?)))?,
         },
         other => return Err(DecodeError::UnknownTag(other)),
     };
@@ -365,6 +401,23 @@ pub fn encode_record(rec: &Record, out: &mut Vec<u8>) -> u8 {
         Record::Snapshot { slot } => {
             put_slot(out, *slot);
             kind::SNAPSHOT
+        }
+        Record::Amnesiac { disk } => {
+            put_u64(out, *disk);
+            kind::AMNESIAC
+        }
+        Record::Recovered => kind::RECOVERED,
+        Record::Vouch {
+            node,
+            disk,
+            ballot,
+            through,
+        } => {
+            put_u64(out, node.0);
+            put_u64(out, *disk);
+            put_ballot(out, *ballot);
+            put_slot(out, *through);
+            kind::VOUCH
         }
     }
 }
@@ -455,6 +508,16 @@ pub fn decode_record_bytes(kind: u8, payload: &Bytes) -> Result<Record, DecodeEr
         },
         kind::COMMIT => |r| Ok(Record::Commit { slot: r.slot()? }),
         kind::SNAPSHOT => |r| Ok(Record::Snapshot { slot: r.slot()? }),
+        kind::AMNESIAC => |r| Ok(Record::Amnesiac { disk: r.u64()? }),
+        kind::RECOVERED => |_| Ok(Record::Recovered),
+        kind::VOUCH => |r| {
+            Ok(Record::Vouch {
+                node: NodeId(r.u64()?),
+                disk: r.u64()?,
+                ballot: r.ballot()?,
+                through: r.slot()?,
+            })
+        },
         other => return Err(DecodeError::UnknownKind(other)),
     };
     let mut r = Reader::new(payload);
@@ -470,7 +533,8 @@ fn validate_message(msg: &Message) -> Result<(), &'static str> {
     match msg {
         Message::Prepare { ballot, .. }
         | Message::Heartbeat { ballot, .. }
-        | Message::HeartbeatAck { ballot, .. } => check_ballot(*ballot),
+        | Message::HeartbeatAck { ballot, .. }
+        | Message::Recovered { ballot, .. } => check_ballot(*ballot),
         Message::Promise { ballot, votes, .. } => {
             check_ballot(*ballot)?;
             check_votes(votes)
@@ -517,7 +581,20 @@ fn validate_record(rec: &Record) -> Result<(), &'static str> {
             check_decree_slot(*slot)?;
             check_ballot(*ballot)
         }
-        Record::Commit { .. } | Record::Snapshot { .. } => Ok(()),
+        Record::Amnesiac { disk } | Record::Vouch { disk, .. } if *disk == 0 => {
+            Err("disk number 0")
+        }
+        Record::Vouch { node, ballot, .. } => {
+            check_ballot(*ballot)?;
+            if node.0 == 0 {
+                return Err("node 0");
+            }
+            Ok(())
+        }
+        Record::Commit { .. }
+        | Record::Snapshot { .. }
+        | Record::Amnesiac { .. }
+        | Record::Recovered => Ok(()),
     }
 }
 

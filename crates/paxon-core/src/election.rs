@@ -49,8 +49,14 @@ pub(crate) struct Candidacy {
     pub(crate) from_slot: Slot,
     /// Votes reported by each promising peer.
     pub(crate) promises: BTreeMap<NodeId, Vec<Vote>>,
+    /// Promising peers recovering from an empty disk, with the disk's
+    /// number (amnesia.rs).
+    pub(crate) amnesiacs: Vec<(NodeId, u64)>,
     /// Whether this replica's own promise is durable.
     pub(crate) self_promised: bool,
+    /// Run for a recovering member: wait for every member's promise until
+    /// the election timer fires (amnesia.rs).
+    pub(crate) wants_everyone: bool,
 }
 
 impl Replica {
@@ -83,6 +89,12 @@ impl Replica {
     /// §3.1: choose a ballot above every one seen, promise it to ourselves
     /// and send `NextBallot(b, n)` for every slot from the first unchosen.
     pub(crate) fn start_campaign(&mut self) {
+        self.campaign(false);
+    }
+
+    /// [`Replica::start_campaign`], waiting for every member's promise when
+    /// `wants_everyone` (until the election timer fires).
+    pub(crate) fn campaign(&mut self, wants_everyone: bool) {
         let round = self.promised.round.max(self.round_seen) + 1;
         let ballot = Ballot::new(round, self.config.id);
         assert!(ballot > self.promised, "a new ballot exceeds every promise");
@@ -94,7 +106,9 @@ impl Replica {
             ballot,
             from_slot,
             promises: BTreeMap::new(),
+            amnesiacs: Vec::new(),
             self_promised: false,
+            wants_everyone,
         }));
         self.after_persist(Deferred::SelfPromise(ballot));
         self.broadcast(Message::Prepare { ballot, from_slot });
@@ -117,6 +131,7 @@ impl Replica {
             from_slot,
             log_start,
             votes,
+            amnesia,
             ..
         } = msg
         else {
@@ -136,7 +151,13 @@ impl Replica {
             self.request_catch_up(from);
             return;
         }
-        candidacy.promises.insert(from, votes);
+        if candidacy.promises.insert(from, votes).is_none() && amnesia != 0 {
+            candidacy.amnesiacs.push((from, amnesia));
+        }
+        if amnesia != 0 {
+            // It may recover, and count in the next phase 1.
+            self.vouch_for(from, amnesia);
+        }
         self.maybe_become_leader();
     }
 
@@ -145,7 +166,13 @@ impl Replica {
             return;
         };
         let promises = candidacy.promises.len() + usize::from(candidacy.self_promised);
-        if candidacy.self_promised && promises >= self.config.quorum() {
+        let recovering = candidacy.amnesiacs.len() + usize::from(self.is_recovering());
+        let everyone = promises == self.config.members.len();
+        let waits = candidacy.wants_everyone && !everyone;
+        if candidacy.self_promised
+            && !waits
+            && self.phase1_complete(candidacy.ballot, promises, recovering)
+        {
             let Role::Candidate(candidacy) = std::mem::replace(&mut self.role, Role::follower())
             else {
                 unreachable!("checked above");
@@ -166,6 +193,11 @@ impl Replica {
             candidacy.from_slot <= self.commit.next(),
             "phase 1 skipped a slot"
         );
+        let full = candidacy.promises.len() + 1 == self.config.members.len();
+        let mut amnesiacs = candidacy.amnesiacs.clone();
+        if self.is_recovering() {
+            amnesiacs.push((self.config.id, self.disk));
+        }
         let merged = self.merge_votes(&candidacy);
         let from_slot = candidacy.from_slot.max(self.commit.next());
         let last = merged
@@ -185,6 +217,9 @@ impl Replica {
         }
         let leadership = Leadership::new(candidacy.ballot, from_slot, last, self);
         self.set_role(Role::Leader(Box::new(leadership)));
+        if full && !amnesiacs.is_empty() {
+            self.full_phase1_done(candidacy.ballot, last, amnesiacs);
+        }
         if !values.is_empty() {
             self.propose_values(values);
         }

@@ -49,6 +49,7 @@ impl Replica {
         assert!(self.commit > before, "the commit point never moves back");
         self.leader_commit = self.leader_commit.max(self.commit);
         self.stage(Record::Commit { slot: self.commit });
+        self.maybe_recovered();
         self.after_commit_advanced();
     }
 
@@ -202,6 +203,17 @@ impl Replica {
         records.push(Record::Promise {
             ballot: self.promised,
         });
+        if self.is_recovering() {
+            records.push(Record::Amnesiac { disk: self.disk });
+        }
+        for (node, (disk, ballot, through)) in &self.vouchers {
+            records.push(Record::Vouch {
+                node: *node,
+                disk: *disk,
+                ballot: *ballot,
+                through: *through,
+            });
+        }
         records
     }
 

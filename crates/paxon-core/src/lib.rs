@@ -16,6 +16,7 @@
 
 mod acceptor;
 mod action;
+mod amnesia;
 pub mod codec;
 mod config;
 mod election;

@@ -1,6 +1,6 @@
 //! Messages between replicas (the messengers of the paper).
 
-use crate::types::{Ballot, Entry, Slot, Value};
+use crate::types::{Ballot, Entry, NodeId, Slot, Value};
 
 /// One slot's vote as reported in a [`Message::Promise`] (the paper's
 /// `LastVote` carries one per decree number ≥ n, §3.1).
@@ -36,6 +36,11 @@ pub enum Message {
         commit: Slot,
         /// Votes for slots ≥ `max(from_slot, log_start)`, in slot order.
         votes: Vec<Vote>,
+        /// Non-zero when the sender started from an empty disk and has not
+        /// yet recovered: its votes may be incomplete, so this promise does
+        /// not count toward a quorum unless every member answered. The
+        /// number identifies the disk (a new one is drawn at every wipe).
+        amnesia: u64,
     },
     /// §2.3 `BeginBallot`: phase 2a for the consecutive slots from
     /// `first_slot`, with the commit point piggybacked (§3.3.1).
@@ -81,6 +86,9 @@ pub enum Message {
         ballot: Ballot,
         /// Echo of the heartbeat's round.
         read_seq: u64,
+        /// Non-zero while the sender recovers from an empty disk: the
+        /// disk's number, as in `Promise`.
+        amnesia: u64,
     },
     /// A laggard asks for the chosen decrees from `from_slot` on.
     CatchUp {
@@ -94,6 +102,20 @@ pub enum Message {
         first_slot: Slot,
         /// Chosen decrees (with the ballots of the votes they come from).
         entries: Vec<(Ballot, Value)>,
+    },
+    /// Every member promised `ballot`, the recovering ones from the disks
+    /// numbered in `amnesiacs`; so every decree such a member may have voted
+    /// for before it lost its disk is known to the leader of `ballot` and
+    /// lies at or below `through`. Once it has learned the chosen decrees
+    /// through `through`, it is whole again. Kept by every member, to vouch
+    /// for a recovering member later (see `amnesia.rs`).
+    Recovered {
+        /// The ballot every member promised.
+        ballot: Ballot,
+        /// The last slot its leader re-proposed after phase 1.
+        through: Slot,
+        /// The recovering promisers and their disk numbers.
+        amnesiacs: Vec<(NodeId, u64)>,
     },
 }
 
@@ -110,6 +132,7 @@ impl Message {
             Message::HeartbeatAck { .. } => "HeartbeatAck",
             Message::CatchUp { .. } => "CatchUp",
             Message::Learn { .. } => "Learn",
+            Message::Recovered { .. } => "Recovered",
         }
     }
 }

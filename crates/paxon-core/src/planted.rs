@@ -26,11 +26,14 @@ pub enum PlantedBug {
     /// 10. Acknowledge a `Persist` before it is durable (the driver's bug;
     ///     the core only carries the flag).
     AckUnsyncedWrites = 10,
+    /// 11. Count the promise of a replica recovering from a lost disk as
+    ///     any other (amnesia.rs).
+    CountRecoveringPromises = 11,
 }
 
 impl PlantedBug {
     /// Every planted bug, in order.
-    pub const ALL: [PlantedBug; 10] = [
+    pub const ALL: [PlantedBug; 11] = [
         PlantedBug::PromiseBeforePersist,
         PlantedBug::AcceptLowerBallot,
         PlantedBug::MinorityQuorum,
@@ -41,6 +44,7 @@ impl PlantedBug {
         PlantedBug::NoopOverReportedVote,
         PlantedBug::CommitPastMajority,
         PlantedBug::AckUnsyncedWrites,
+        PlantedBug::CountRecoveringPromises,
     ];
 
     /// The bug with number `n` (1-based, as listed).

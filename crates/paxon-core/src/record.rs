@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::types::{Ballot, Entry, Slot, Value};
+use crate::types::{Ballot, Entry, NodeId, Slot, Value};
 
 /// One durable record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +50,27 @@ pub enum Record {
         /// The last slot the snapshot includes.
         slot: Slot,
     },
+    /// The replica started from an empty disk, numbered `disk`: until
+    /// [`Record::Recovered`] it may have forgotten promises and votes (see
+    /// `amnesia.rs`).
+    Amnesiac {
+        /// A random non-zero number naming this disk's life.
+        disk: u64,
+    },
+    /// The replica has recovered from an empty disk.
+    Recovered,
+    /// Every member promised `ballot`, `node` from its disk numbered
+    /// `disk` while recovering: kept to vouch for it later (`amnesia.rs`).
+    Vouch {
+        /// The recovering member.
+        node: NodeId,
+        /// Its disk's number.
+        disk: u64,
+        /// The ballot every member promised.
+        ballot: Ballot,
+        /// The last slot the leader of `ballot` re-proposed.
+        through: Slot,
+    },
 }
 
 /// The durable state a replica restarts from.
@@ -63,9 +84,28 @@ pub struct PersistedState {
     pub commit: Slot,
     /// Votes and chosen decrees after `snapshot`.
     pub entries: BTreeMap<Slot, Entry>,
+    /// Started from an empty disk and not yet recovered (see `amnesia.rs`).
+    pub recovering: bool,
+    /// The number of the disk while recovering (0: not drawn yet).
+    pub disk: u64,
+    /// Per recovering member: disk number, a ballot every member promised,
+    /// and its horizon (`Record::Vouch`).
+    pub vouchers: BTreeMap<NodeId, (u64, Ballot, Slot)>,
 }
 
 impl PersistedState {
+    /// The state of a replica whose disk holds nothing: a new member, or
+    /// one whose data directory was lost. Drivers must use this, not
+    /// `default()`, when they find an empty disk: such a replica cannot
+    /// tell whether it promised or voted before, so it does not count in a
+    /// phase 1 until it recovers.
+    pub fn empty_disk() -> PersistedState {
+        PersistedState {
+            recovering: true,
+            ..PersistedState::default()
+        }
+    }
+
     /// Folds records, in the order they were written, into the state they
     /// describe.
     pub fn replay<'a>(records: impl IntoIterator<Item = &'a Record>) -> PersistedState {
@@ -119,6 +159,25 @@ impl PersistedState {
                 self.snapshot = self.snapshot.max(*slot);
                 self.commit_to(*slot);
                 self.entries = self.entries.split_off(&self.snapshot.next());
+            }
+            Record::Amnesiac { disk } => {
+                self.recovering = true;
+                self.disk = *disk;
+            }
+            Record::Recovered => {
+                self.recovering = false;
+                self.disk = 0;
+            }
+            Record::Vouch {
+                node,
+                disk,
+                ballot,
+                through,
+            } => {
+                let newer = self.vouchers.get(node).is_none_or(|(_, b, _)| b < ballot);
+                if newer {
+                    self.vouchers.insert(*node, (*disk, *ballot, *through));
+                }
             }
         }
     }

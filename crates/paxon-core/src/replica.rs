@@ -68,6 +68,18 @@ pub struct Replica {
     pub(crate) catch_up_not_before: u64,
     pub(crate) durability: Durability,
     pub(crate) outbox: VecDeque<Action>,
+    /// While recovering from an empty disk, the disk's number; else 0
+    /// (`amnesia.rs`).
+    pub(crate) disk: u64,
+    /// While recovering: a ballot every member promised, this disk
+    /// included, and the slot through which this replica must learn the
+    /// chosen decrees to recover.
+    pub(crate) recovery: Option<(Ballot, Slot)>,
+    /// Ballots every member promised, per recovering member (`amnesia.rs`).
+    pub(crate) vouchers: crate::amnesia::Vouchers,
+    /// Tick before which a leader does not re-run phase 1 for a recovering
+    /// member.
+    pub(crate) full_phase1_not_before: u64,
 }
 
 /// Something that may happen only once a `Persist` is durable.
@@ -130,7 +142,22 @@ impl Replica {
             catch_up_not_before: 0,
             durability: Durability::default(),
             outbox: VecDeque::new(),
+            disk: 0,
+            recovery: None,
+            vouchers: state.vouchers.clone(),
+            full_phase1_not_before: 0,
         };
+        if state.recovering {
+            replica.disk = state.disk;
+            while replica.disk == 0 {
+                replica.disk = replica.rng.next_u64();
+            }
+            if state.disk == 0 {
+                // Durable before any promise this disk makes.
+                let disk = replica.disk;
+                replica.stage(Record::Amnesiac { disk });
+            }
+        }
         replica.reset_election_timer();
         replica.advance_commit_locally();
         replica.check_invariants();
@@ -232,14 +259,22 @@ impl Replica {
                 commit,
                 read_seq,
             } => self.handle_heartbeat(from, ballot, commit, read_seq),
-            Message::HeartbeatAck { ballot, read_seq } => {
-                self.handle_heartbeat_ack(from, ballot, read_seq)
+            Message::HeartbeatAck {
+                ballot,
+                read_seq,
+                amnesia,
+            } => {
+                self.handle_heartbeat_ack(from, ballot, read_seq);
+                if amnesia != 0 {
+                    self.heard_recovering(from, ballot, amnesia);
+                }
             }
             Message::CatchUp { from_slot } => self.handle_catch_up(from, from_slot),
             Message::Learn {
                 first_slot,
                 entries,
             } => self.handle_learn(from, first_slot, entries),
+            Message::Recovered { .. } => self.handle_recovered(msg),
         }
     }
 

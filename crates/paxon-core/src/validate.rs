@@ -94,6 +94,19 @@ impl Replica {
             }
             Message::Heartbeat { ballot, .. } => self.own_ballot(from, *ballot),
             Message::HeartbeatAck { ballot, .. } => self.own_ballot(self.config.id, *ballot),
+            Message::Recovered {
+                ballot, amnesiacs, ..
+            } => {
+                check(self.is_member_ballot(*ballot), "foreign ballot")?;
+                check(
+                    amnesiacs.len() <= self.config.members.len(),
+                    "too many amnesiacs",
+                )?;
+                let ok = amnesiacs
+                    .iter()
+                    .all(|(node, disk)| *disk != 0 && self.config.members.contains(node));
+                check(ok, "amnesiac not a member, or disk 0")
+            }
             Message::CatchUp { from_slot } => positive(*from_slot),
             Message::Learn {
                 first_slot,

@@ -64,6 +64,7 @@ fn message_examples() -> Vec<Message> {
                     },
                 },
             ],
+            amnesia: 0,
         },
         Message::Accept {
             ballot: ballot(4, 2),
@@ -88,6 +89,7 @@ fn message_examples() -> Vec<Message> {
         Message::HeartbeatAck {
             ballot: ballot(4, 2),
             read_seq: 99,
+            amnesia: 77,
         },
         Message::CatchUp {
             from_slot: Slot(12),
@@ -95,6 +97,11 @@ fn message_examples() -> Vec<Message> {
         Message::Learn {
             first_slot: Slot(12),
             entries: vec![(ballot(1, 1), Value::Noop), (ballot(4, 2), batch(&[b"x"]))],
+        },
+        Message::Recovered {
+            ballot: ballot(4, 2),
+            through: Slot(30),
+            amnesiacs: vec![(NodeId(1), 77), (NodeId(3), u64::MAX)],
         },
     ]
 }
@@ -117,6 +124,14 @@ fn record_examples() -> Vec<Record> {
         },
         Record::Commit { slot: Slot(18) },
         Record::Snapshot { slot: Slot(10) },
+        Record::Amnesiac { disk: 77 },
+        Record::Recovered,
+        Record::Vouch {
+            node: NodeId(3),
+            disk: 77,
+            ballot: ballot(4, 2),
+            through: Slot(30),
+        },
     ]
 }
 
@@ -159,6 +174,7 @@ fn promise_encodes_to_exact_golden_bytes() {
                 chosen: true,
             },
         }],
+        amnesia: 300,
     };
     let golden = [
         0x01, 0x02, // version, tag Promise
@@ -168,6 +184,7 @@ fn promise_encodes_to_exact_golden_bytes() {
         0x05, 0x06, 0x03, // slot 5, ballot 6.3
         0x01, 0x01, 0x01, b'x', // Batch ["x"]
         0x01, // chosen
+        0xAC, 0x02, // amnesia 300
     ];
     assert_eq!(encoded(&msg), golden);
     assert_eq!(decode_message(&golden), Ok(msg));
@@ -200,7 +217,7 @@ fn every_message_variant_has_its_documented_tag() {
             [bytes[0], bytes[1]]
         })
         .collect();
-    let expected: Vec<[u8; 2]> = (1..=9).map(|tag| [CODEC_VERSION, tag]).collect();
+    let expected: Vec<[u8; 2]> = (1..=10).map(|tag| [CODEC_VERSION, tag]).collect();
     assert_eq!(tags, expected);
 }
 
@@ -213,7 +230,7 @@ fn every_record_variant_has_its_documented_kind() {
             (kind, payload[0])
         })
         .collect();
-    let expected: Vec<(u8, u8)> = (1..=5).map(|kind| (kind, CODEC_VERSION)).collect();
+    let expected: Vec<(u8, u8)> = (1..=8).map(|kind| (kind, CODEC_VERSION)).collect();
     assert_eq!(kinds, expected);
 }
 
@@ -291,7 +308,7 @@ fn malformed_frames_are_rejected_with_the_exact_reason() {
         (vec![2, 8, 1], DecodeError::UnknownVersion(2)),
         (vec![0, 0, 0, 0], DecodeError::UnknownVersion(0)),
         (vec![v, 0, 1], DecodeError::UnknownTag(0)),
-        (vec![v, 10, 1], DecodeError::UnknownTag(10)),
+        (vec![v, 11, 1], DecodeError::UnknownTag(11)),
         (vec![v, 8, 1, 0, 0], DecodeError::TrailingBytes(2)),
         // CatchUp with a cut, an overlong and an overflowing varint.
         (vec![v, 8, 0x81], truncated(1, 0)),
@@ -331,6 +348,7 @@ fn malformed_frames_are_rejected_with_the_exact_reason() {
                 &[v, 2, 1, 1, 1, 1, 1, 2],
                 &[3, 1, 1, 0, 0],
                 &[3, 1, 1, 0, 0],
+                &[0],
             ]),
             invalid("votes not in strictly increasing slot order from slot 1"),
         ),
@@ -348,7 +366,7 @@ fn malformed_frames_are_rejected_with_the_exact_reason() {
 fn malformed_records_are_rejected_with_the_exact_reason() {
     let cases: Vec<(u8, &[u8], DecodeError)> = vec![
         (0, &[0; 8], DecodeError::UnknownKind(0)),
-        (6, &[CODEC_VERSION, 1], DecodeError::UnknownKind(6)),
+        (9, &[CODEC_VERSION, 1], DecodeError::UnknownKind(9)),
         (4, &[], truncated(1, 0)),
         (4, &[0, 1], DecodeError::UnknownVersion(0)),
         (4, &[CODEC_VERSION, 1, 1], DecodeError::TrailingBytes(1)),
@@ -479,13 +497,14 @@ fn arb_message() -> impl Strategy<Value = Message> {
     prop_oneof![
         (arb_ballot(), slot())
             .prop_map(|(ballot, from_slot)| Message::Prepare { ballot, from_slot }),
-        (arb_ballot(), slot(), slot(), slot(), arb_votes()).prop_map(
-            |(ballot, from_slot, log_start, commit, votes)| Message::Promise {
+        (arb_ballot(), slot(), slot(), slot(), arb_votes(), number()).prop_map(
+            |(ballot, from_slot, log_start, commit, votes, amnesia)| Message::Promise {
                 ballot,
                 from_slot,
                 log_start,
                 commit,
                 votes,
+                amnesia,
             }
         ),
         (
@@ -516,8 +535,26 @@ fn arb_message() -> impl Strategy<Value = Message> {
                 read_seq,
             }
         }),
-        (arb_ballot(), number())
-            .prop_map(|(ballot, read_seq)| Message::HeartbeatAck { ballot, read_seq }),
+        (arb_ballot(), number(), number()).prop_map(|(ballot, read_seq, amnesia)| {
+            Message::HeartbeatAck {
+                ballot,
+                read_seq,
+                amnesia,
+            }
+        }),
+        (
+            arb_ballot(),
+            slot(),
+            prop::collection::vec((1..=u64::MAX, 1..=u64::MAX), 0..4)
+        )
+            .prop_map(|(ballot, through, amnesiacs)| Message::Recovered {
+                ballot,
+                through,
+                amnesiacs: amnesiacs
+                    .into_iter()
+                    .map(|(node, disk)| (NodeId(node), disk))
+                    .collect(),
+            }),
         slot().prop_map(|from_slot| Message::CatchUp { from_slot }),
         (
             decree_slot(),
@@ -547,6 +584,16 @@ fn arb_record() -> impl Strategy<Value = Record> {
         }),
         number().prop_map(|slot| Record::Commit { slot: Slot(slot) }),
         number().prop_map(|slot| Record::Snapshot { slot: Slot(slot) }),
+        (1..=u64::MAX).prop_map(|disk| Record::Amnesiac { disk }),
+        Just(Record::Recovered),
+        (1..=u64::MAX, 1..=u64::MAX, arb_ballot(), number()).prop_map(
+            |(node, disk, ballot, through)| Record::Vouch {
+                node: NodeId(node),
+                disk,
+                ballot,
+                through: Slot(through),
+            }
+        ),
     ]
 }
 

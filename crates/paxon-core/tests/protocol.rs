@@ -86,6 +86,7 @@ fn promise_leaves_only_after_its_record_is_durable() {
         log_start: Slot(1),
         commit: Slot(0),
         votes: vec![],
+        amnesia: 0,
     };
     assert_eq!(
         drain(&mut acceptor),
@@ -133,6 +134,7 @@ fn promise_reports_every_vote_from_the_asked_slot_on() {
         log_start: Slot(1),
         commit: Slot(0),
         votes: vec![vote],
+        amnesia: 0,
     };
     assert_eq!(
         drain(&mut acceptor),
@@ -213,6 +215,7 @@ fn follower_applies_its_vote_when_the_leader_commits_in_the_same_ballot() {
     let ack = Message::HeartbeatAck {
         ballot: b(1, N2),
         read_seq: 5,
+        amnesia: 0,
     };
     let expected = vec![
         Action::Send { to: N2, msg: ack },

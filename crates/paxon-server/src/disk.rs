@@ -47,7 +47,13 @@ impl Disk {
                 .map_err(|e| format!("ledger record {} does not decode: {e}", record.seq))?;
             records.push(decoded);
         }
-        let state = PersistedState::replay(&records);
+        // An empty disk may be a new member or a wiped one: it recovers
+        // before it counts as an acceptor (paxon-core's amnesia.rs).
+        let state = if recovered.snapshot.is_none() && recovered.records.is_empty() {
+            PersistedState::empty_disk()
+        } else {
+            PersistedState::replay(&records)
+        };
         let ledger = Arc::new(SharedLedger::new(ledger));
         let (to_sync, from_driver) = std::sync::mpsc::channel();
         let syncer = Arc::clone(&ledger);

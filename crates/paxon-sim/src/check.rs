@@ -105,12 +105,18 @@ impl Sim {
             .nodes
             .values()
             .filter(|node| {
-                let durable = &node.storage.durable;
-                slot <= durable.snapshot
-                    || durable
-                        .entries
-                        .get(&slot)
-                        .is_some_and(|e| &e.value == value)
+                // A disk wiped since (an operator's error, not the
+                // protocol's) counts with what it held.
+                let before_wipe = node.durable_before_wipe.as_ref();
+                std::iter::once(&node.storage.durable)
+                    .chain(before_wipe)
+                    .any(|durable| {
+                        slot <= durable.snapshot
+                            || durable
+                                .entries
+                                .get(&slot)
+                                .is_some_and(|e| &e.value == value)
+                    })
             })
             .count();
         let quorum = self.nodes.len() / 2 + 1;

@@ -523,5 +523,6 @@ fn kind_code(msg: &Message) -> u64 {
         Message::HeartbeatAck { .. } => 7,
         Message::CatchUp { .. } => 8,
         Message::Learn { .. } => 9,
+        Message::Recovered { .. } => 10,
     }
 }

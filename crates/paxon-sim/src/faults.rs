@@ -146,17 +146,22 @@ impl Sim {
         }
     }
 
+    /// Whether one more disk may be damaged (a bit flipped, or wiped):
+    /// a majority of whole disks must remain, or no protocol could bring
+    /// back a decree only the damaged ones held.
+    fn may_damage_a_disk(&self) -> bool {
+        let damaged = self
+            .nodes
+            .values()
+            .filter(|n| n.refused.is_some() || n.bit_flipped || n.wiped)
+            .count() as u64;
+        damaged < (self.options.nodes - 1) / 2
+    }
+
     /// Media decay on a replica that is down: it must notice and refuse to
-    /// start, never run on damaged state. At most one replica per seed, so
-    /// a majority stays whole.
+    /// start, never run on damaged state.
     fn flip_bit(&mut self) {
-        let majority_stays = self.options.nodes >= 3;
-        if !majority_stays
-            || self
-                .nodes
-                .values()
-                .any(|n| n.refused.is_some() || n.bit_flipped)
-        {
+        if !self.may_damage_a_disk() {
             return;
         }
         let down: Vec<NodeId> = self
@@ -176,11 +181,9 @@ impl Sim {
         }
     }
 
-    /// An operator wipes the data directory of a replica that is down. At
-    /// most one replica per seed: two wiped disks of three can hold the
-    /// only copies of a chosen decree, which no protocol can bring back.
+    /// An operator wipes the data directory of a replica that is down.
     fn wipe(&mut self) {
-        if self.options.nodes < 3 || self.nodes.values().any(|n| n.wiped) {
+        if !self.may_damage_a_disk() {
             return;
         }
         let down: Vec<NodeId> = self
@@ -192,6 +195,7 @@ impl Sim {
             return;
         };
         let node = self.nodes.get_mut(&id).expect("member");
+        node.durable_before_wipe = Some(node.storage.durable.clone());
         node.storage = crate::storage::Storage::new();
         node.wiped = true;
         // What it revealed before is gone with its disk; the checker of

@@ -54,6 +54,8 @@ pub struct Node {
     pub bit_flipped: bool,
     /// Its disk was wiped while it was down.
     pub wiped: bool,
+    /// What its disk held durably when it was wiped.
+    pub durable_before_wipe: Option<paxon_core::PersistedState>,
 }
 
 impl Node {
@@ -76,6 +78,7 @@ impl Node {
             tick_micros,
             bit_flipped: false,
             wiped: false,
+            durable_before_wipe: None,
         }
     }
 

@@ -21,7 +21,7 @@ pub struct FaultMix {
     pub bit_flips: bool,
     /// The data directory of a replica that is down is wiped (an operator
     /// error): it restarts with an empty disk and must not vote with
-    /// amnesia. Not part of `all` (opt in with `wipes`).
+    /// amnesia.
     pub wipes: bool,
 }
 
@@ -33,7 +33,7 @@ impl FaultMix {
         crashes: true,
         clocks: true,
         bit_flips: true,
-        wipes: false,
+        wipes: true,
     };
 
     /// No faults at all.

@@ -73,7 +73,11 @@ impl Storage {
         for record in &recovered.records {
             records.push(decode_record(record.kind, &record.payload).map_err(|e| e.to_string())?);
         }
-        let state = PersistedState::replay(&records);
+        let state = if recovered.snapshot.is_none() && recovered.records.is_empty() {
+            PersistedState::empty_disk()
+        } else {
+            PersistedState::replay(&records)
+        };
         self.ledger = Some(ledger);
         self.appended.clear();
         self.unsynced.clear();

@@ -4,8 +4,16 @@
 use std::collections::VecDeque;
 use std::fmt::Write;
 
-/// Lines kept for a failure report.
+/// Lines kept for a failure report, unless `PAXON_SIM_TRACE_LINES` says
+/// how many (a whole trace for a replay worth reading end to end).
 const LINES_KEPT: usize = 200;
+
+fn lines_kept() -> usize {
+    std::env::var("PAXON_SIM_TRACE_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(LINES_KEPT)
+}
 
 /// The trace of one run.
 #[derive(Default)]
@@ -17,6 +25,7 @@ pub struct Trace {
     pub verbose: bool,
     /// Steps recorded.
     pub steps: u64,
+    keep: usize,
 }
 
 impl Trace {
@@ -36,7 +45,10 @@ impl Trace {
         if !self.verbose {
             return;
         }
-        if self.lines.len() == LINES_KEPT {
+        if self.keep == 0 {
+            self.keep = lines_kept();
+        }
+        if self.lines.len() >= self.keep {
             self.lines.pop_front();
         }
         self.lines.push_back(make());

@@ -1039,19 +1039,6 @@ async fn methods_not_built_yet_answer_unimplemented_naming_the_method() {
         status(client.role_list().await, "role list"),
     );
     expect(
-        "Maintenance.Defragment",
-        status(client.defragment().await, "defragment"),
-    );
-    expect("Maintenance.Hash", status(client.hash().await, "hash"));
-    expect(
-        "Maintenance.HashKV",
-        status(client.hash_kv(0).await, "hash kv"),
-    );
-    expect(
-        "Maintenance.Snapshot",
-        status(client.snapshot().await, "snapshot"),
-    );
-    expect(
         "Maintenance.MoveLeader",
         status(client.move_leader(1).await, "move leader"),
     );

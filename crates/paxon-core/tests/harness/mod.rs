@@ -48,6 +48,9 @@ pub struct Cluster {
     pub down: BTreeSet<NodeId>,
     pub tweak: fn(&mut Config),
     pub seed: u64,
+    /// Start a replica whose disk holds nothing as a real driver does:
+    /// recovering (`PersistedState::empty_disk`).
+    pub empty_disks_recover: bool,
     restarts: u64,
 }
 
@@ -57,6 +60,16 @@ impl Cluster {
     }
 
     pub fn with_config(n: u64, seed: u64, tweak: fn(&mut Config)) -> Cluster {
+        Cluster::build(n, seed, tweak, false)
+    }
+
+    /// A cluster whose replicas start from empty disks as a real driver
+    /// starts them: recovering until every member has promised one ballot.
+    pub fn recovering(n: u64, seed: u64) -> Cluster {
+        Cluster::build(n, seed, |_| {}, true)
+    }
+
+    fn build(n: u64, seed: u64, tweak: fn(&mut Config), empty_disks_recover: bool) -> Cluster {
         let members: Vec<NodeId> = (1..=n).map(NodeId).collect();
         let mut cluster = Cluster {
             members: members.clone(),
@@ -74,6 +87,7 @@ impl Cluster {
             down: BTreeSet::new(),
             tweak,
             seed,
+            empty_disks_recover,
             restarts: 0,
         };
         for id in members {
@@ -94,7 +108,11 @@ impl Cluster {
 
     fn start(&mut self, id: NodeId) {
         let disk = &self.disks[&id];
-        let state = PersistedState::replay(&disk.durable);
+        let state = if self.empty_disks_recover && disk.durable.is_empty() {
+            PersistedState::empty_disk()
+        } else {
+            PersistedState::replay(&disk.durable)
+        };
         let seed = self.seed.wrapping_mul(31).wrapping_add(self.restarts);
         self.restarts += 1;
         let replica = Replica::new(self.config(id), state, seed).expect("valid config");
@@ -109,6 +127,12 @@ impl Cluster {
         self.replicas.remove(&id);
         self.disks.get_mut(&id).unwrap().pending.clear();
         self.down.insert(id);
+    }
+
+    /// kill -9, then the operator wipes its data directory.
+    pub fn wipe(&mut self, id: NodeId) {
+        self.crash(id);
+        self.disks.insert(id, Disk::default());
     }
 
     pub fn restart(&mut self, id: NodeId) {
