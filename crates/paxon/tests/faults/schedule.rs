@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use etcd_client::GetOptions;
-use paxon_linz::{CheckResult, ClientId, Op};
+use paxon_linz::{CheckResult, ClientId};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
@@ -295,12 +295,20 @@ impl Run {
             let endpoint = self.cluster.endpoint(i);
             let recorder = Arc::clone(&self.recorder);
             let reader = ClientId(10_000 + i as u64);
-            self.rt.block_on(async {
+            let read = self.rt.block_on(async {
                 let mut client = connect(&endpoint).await;
-                for key in recorder.keys_used() {
-                    recorder.run(&mut client, reader, key, Op::Read).await;
+                let start = Instant::now();
+                while start.elapsed() < RECOVERY_BOUND {
+                    if recorder.read_all(&mut client, reader).await {
+                        return true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
+                false
             });
+            if !read {
+                self.fail(&format!("the final read through m{} never answered", i + 1));
+            }
         }
     }
 }

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use etcd_client::{Client, Compare, CompareOp, Error, Txn, TxnOp};
+use etcd_client::{Client, Compare, CompareOp, Error, GetOptions, Txn, TxnOp};
 use paxon_linz::{ClientId, History, Op, Operation, Outcome, Ret, Time};
 
 use crate::schedule::Rng;
@@ -153,6 +153,40 @@ impl Recorder {
         let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
         history.push(operation).expect("a well-formed operation");
         ret
+    }
+
+    /// One linearizable Range over every key of the run, recorded as a
+    /// read of each key used (a Range is atomic, so each of its reads took
+    /// effect between its invocation and its return); whether it answered.
+    pub async fn read_all(&self, client: &mut Client, who: ClientId) -> bool {
+        let invoke = self.now();
+        let options = Some(GetOptions::new().with_prefix());
+        let got = tokio::time::timeout(CLIENT_TIMEOUT, client.get(self.prefix.as_str(), options));
+        let Ok(Ok(got)) = got.await else {
+            return false;
+        };
+        let time = self.now();
+        let mut values = BTreeMap::new();
+        for kv in got.kvs() {
+            let name = String::from_utf8_lossy(kv.key());
+            let key: Key = name[self.prefix.len()..]
+                .parse()
+                .expect("a key of this run");
+            values.insert(key, parse(kv.value()));
+        }
+        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        for key in self.keys_used() {
+            let ret = Ret::Read(values.get(&key).copied());
+            let operation = Operation {
+                client: who,
+                key,
+                op: Op::Read,
+                invoke,
+                outcome: Outcome::Returned { ret, time },
+            };
+            history.push(operation).expect("a well-formed operation");
+        }
+        true
     }
 
     async fn send(&self, client: &mut Client, key: Key, op: &Op<Value>) -> Answer {
