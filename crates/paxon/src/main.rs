@@ -3,8 +3,10 @@
 //! ```text
 //! paxon serve [etcd flags]   one member of a cluster
 //! paxon up                   a local 3-member cluster, in one command
+//! paxon demo                 kill -9 all members mid-stream, lose nothing
 //! ```
 
+mod demo;
 mod up;
 
 use std::path::PathBuf;
@@ -31,6 +33,10 @@ enum Command {
     /// Start a local 3-member cluster (clients on 127.0.0.1:2379, 22379,
     /// 32379); Ctrl-C stops it, running it again resumes with the same data.
     Up(up::UpArgs),
+    /// Show the promise: a 3-member cluster takes numbered writes, all
+    /// three are killed with kill -9 at once, two restart, every
+    /// acknowledged write is read back, the third catches up.
+    Demo(demo::DemoArgs),
 }
 
 /// etcd's flags, with etcd's names, defaults and meanings.
@@ -131,6 +137,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Up(args) => up::run(&args),
+        Command::Demo(args) => demo::run(&args),
     }
 }
 

@@ -237,7 +237,7 @@ impl Recorder {
     /// The errors seen, most frequent first.
     pub fn error_summary(&self) -> String {
         let mut errors: Vec<(String, u64)> = self.lock_errors().clone().into_iter().collect();
-        errors.sort_by(|a, b| b.1.cmp(&a.1));
+        errors.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
         let lines: Vec<String> = errors
             .iter()
             .map(|(e, n)| format!("{n:>7} × {e}"))
