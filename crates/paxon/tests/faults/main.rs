@@ -40,16 +40,16 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 const MIB: u64 = 1024 * 1024;
 
 #[test]
-fn kills_of_one_the_leader_a_minority_a_majority_and_all_lose_no_acknowledged_write() {
+fn kills_of_one_the_leader_a_minority_a_majority_all_and_crash_loops_lose_no_acknowledged_write() {
     let _serial = serial();
     let mut run = Run::start("kills", Cluster::on_loopback(3, "kills"));
-    for nemesis in &Nemesis::PROCESS[..5] {
+    for nemesis in &Nemesis::PROCESS[..6] {
         run.hold(Duration::from_millis(700));
         run.inflict(*nemesis);
     }
     run.hold(Duration::from_millis(700));
     let figures = run.check(false);
-    assert_eq!(figures.faults, 5);
+    assert_eq!(figures.faults, 6);
 }
 
 #[test]
@@ -187,4 +187,17 @@ fn soak() {
         "soak: {} operations checked, {} faults, longest recovery {:.2?}",
         total.operations, total.faults, total.recovery_max
     );
+}
+
+/// Crash loops only, for hunting (`PAXON_FAULTS_ROUNDS`, default 20).
+#[test]
+#[ignore = "by hand"]
+fn crash_loops() {
+    let _serial = serial();
+    let rounds = std::env::var("PAXON_FAULTS_ROUNDS").map_or(20, |r| r.parse().expect("a number"));
+    let mut run = Run::start("crash-loops", Cluster::on_loopback(3, "crash-loops"));
+    for _ in 0..rounds {
+        run.inflict(Nemesis::CrashLoop);
+    }
+    run.check(false);
 }

@@ -14,6 +14,7 @@ pub enum Nemesis {
     KillMinority,
     KillMajority,
     KillAll,
+    CrashLoop,
     PauseLeader,
     IsolateLeader,
     SplitLeaderInMinority,
@@ -25,12 +26,13 @@ pub enum Nemesis {
 
 impl Nemesis {
     /// The nemeses that need only processes (loopback).
-    pub const PROCESS: [Nemesis; 6] = [
+    pub const PROCESS: [Nemesis; 7] = [
         Nemesis::KillOne,
         Nemesis::KillLeader,
         Nemesis::KillMinority,
         Nemesis::KillMajority,
         Nemesis::KillAll,
+        Nemesis::CrashLoop,
         Nemesis::PauseLeader,
     ];
     /// The nemeses that need the cluster in network namespaces.
@@ -69,6 +71,7 @@ impl Run {
                 let victims = self.pick(self.cluster.len());
                 self.kill_and_restart(victims, hold);
             }
+            Nemesis::CrashLoop => self.crash_loop(),
             Nemesis::PauseLeader => self.pause_leader(hold),
             Nemesis::Flapping => self.flap(hold * 2),
             partition => self.partition(partition, hold),
@@ -97,6 +100,30 @@ impl Run {
             let gap = self.rng.between(Duration::ZERO, ELECTION_TIMEOUT * 2);
             self.hold(gap);
         }
+    }
+
+    /// A member killed again and again shortly after each restart, while
+    /// its clients reconnect: its ledger, the requests it forwarded and the
+    /// frames its peers queued for it span several short lives.
+    fn crash_loop(&mut self) {
+        let victim = self.rng.below(self.cluster.len() as u64) as usize;
+        self.fault(&format!(
+            "crash loop of m{}: kill -9, restart, 8 times",
+            victim + 1
+        ));
+        for _ in 0..8 {
+            self.cluster.kill(victim);
+            let down = self
+                .rng
+                .between(Duration::from_millis(50), Duration::from_millis(300));
+            self.hold(down);
+            self.cluster.start(victim);
+            let up = self
+                .rng
+                .between(Duration::from_millis(100), Duration::from_millis(600));
+            self.hold(up);
+        }
+        self.note(&format!("m{} left running", victim + 1));
     }
 
     /// SIGSTOP of the leader for longer than the election timeout, then
