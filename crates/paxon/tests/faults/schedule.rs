@@ -128,6 +128,78 @@ impl Run {
         run
     }
 
+    /// A run on started members, with no clients: the test drives it.
+    pub fn start_quiet(name: &str, cluster: Cluster, rt: Runtime) -> Run {
+        let seed = seed();
+        let mut run = Run {
+            name: name.to_string(),
+            cluster,
+            rt,
+            rng: Rng::new(seed),
+            seed,
+            start: Instant::now(),
+            timeline: Vec::new(),
+            recorder: Recorder::new("k0-"),
+            stop: Arc::new(AtomicBool::new(false)),
+            clients: Vec::new(),
+            faults: 0,
+            recovery_max: Duration::ZERO,
+            round: 0,
+        };
+        run.wait_recovered();
+        run
+    }
+
+    /// A put through member `i`, retried until acknowledged (bounded).
+    pub fn put_through(&mut self, i: usize, key: &str, value: &str) {
+        let endpoint = self.cluster.endpoint(i);
+        let done = self.rt.block_on(async {
+            let mut client = connect(&endpoint).await;
+            let start = Instant::now();
+            while start.elapsed() < RECOVERY_BOUND {
+                if client.put(key, value, None).await.is_ok() {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            false
+        });
+        if !done {
+            self.fail(&format!("put {key} through m{} never acknowledged", i + 1));
+        }
+    }
+
+    /// A linearizable get through member `i`, retried until answered
+    /// (bounded).
+    pub fn get_through(&mut self, i: usize, key: &str) -> Option<String> {
+        self.get(i, key, None)
+    }
+
+    /// A serializable get: what member `i`'s own state machine holds.
+    pub fn get_serializable_through(&mut self, i: usize, key: &str) -> Option<String> {
+        self.get(i, key, Some(GetOptions::new().with_serializable()))
+    }
+
+    fn get(&mut self, i: usize, key: &str, options: Option<GetOptions>) -> Option<String> {
+        let endpoint = self.cluster.endpoint(i);
+        let got = self.rt.block_on(async {
+            let mut client = connect(&endpoint).await;
+            let start = Instant::now();
+            while start.elapsed() < RECOVERY_BOUND {
+                if let Ok(got) = client.get(key, options.clone()).await {
+                    let value = got
+                        .kvs()
+                        .first()
+                        .map(|kv| kv.value_str().unwrap_or("?").to_string());
+                    return Ok(value);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(())
+        });
+        got.unwrap_or_else(|()| self.fail(&format!("get {key} through m{} never answered", i + 1)))
+    }
+
     fn start_clients(&mut self) {
         self.stop = Arc::new(AtomicBool::new(false));
         for c in 0..self.cluster.len() * CLIENTS_PER_MEMBER {
