@@ -24,7 +24,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 3000)]
     writes: u64,
     /// Where the members keep their data (kept afterwards); by default a
-    /// temporary directory, removed at the end.
+    /// temporary directory, removed at the end if every write was found.
     #[arg(long)]
     data_dir: Option<PathBuf>,
 }
@@ -92,7 +92,8 @@ pub fn run(args: &DemoArgs) -> ExitCode {
     for member in &mut members {
         stop(member);
     }
-    if temporary {
+    // A temporary data dir goes, unless something failed: its logs tell why.
+    if temporary && matches!(result, Ok(true)) {
         let _ = std::fs::remove_dir_all(&dir);
     }
     match result {
@@ -110,25 +111,24 @@ pub fn run(args: &DemoArgs) -> ExitCode {
 
 fn prepare(dir: &Path) -> Result<Vec<Member>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut members = Vec::new();
-    for i in 1..=3 {
-        members.push(Member {
-            name: format!("m{i}"),
-            client: format!("127.0.0.1:{}", free_port()?),
-            peer: format!("127.0.0.1:{}", free_port()?),
-            child: None,
-        });
+    // Six distinct free ports: each listener holds its port until all
+    // are chosen.
+    let mut listeners = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..6 {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| format!("no free port on 127.0.0.1: {e}"))?;
+        ports.push(listener.local_addr().map_err(|e| e.to_string())?.port());
+        listeners.push(listener);
     }
-    Ok(members)
-}
-
-fn free_port() -> Result<u16, String> {
-    let listener =
-        TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port on 127.0.0.1: {e}"))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| e.to_string())
+    Ok((0..3)
+        .map(|i| Member {
+            name: format!("m{}", i + 1),
+            client: format!("127.0.0.1:{}", ports[2 * i]),
+            peer: format!("127.0.0.1:{}", ports[2 * i + 1]),
+            child: None,
+        })
+        .collect())
 }
 
 /// The figures the summary reports.
