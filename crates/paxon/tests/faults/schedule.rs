@@ -231,10 +231,12 @@ impl Run {
     /// Fails the run: the seed, the timeline and `why`.
     pub fn fail(&self, why: &str) -> ! {
         panic!(
-            "\n[{}] FAILED: {why}\nseed: {} (replay the choices: PAXON_FAULTS_SEED={})\ntimeline:\n  {}\n",
+            "\n[{}] FAILED: {why}\nseed: {} (replay the choices: PAXON_FAULTS_SEED={})\n\
+             members' logs and data: {}\ntimeline:\n  {}\n",
             self.name,
             self.seed,
             self.seed,
+            self.cluster.dir.display(),
             self.timeline.join("\n  ")
         );
     }
