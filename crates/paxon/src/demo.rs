@@ -433,7 +433,9 @@ fn print_progress(progress: &Progress, last: bool) {
     let acknowledged = progress.acknowledged() as u64;
     let now_ms = progress.start.elapsed().as_millis() as u64;
     let waiting = now_ms.saturating_sub(progress.last_ack_ms.load(Ordering::Relaxed)) > 500;
-    let state = if waiting {
+    let state = if acknowledged == progress.total {
+        "done"
+    } else if waiting {
         "waiting for the cluster..."
     } else {
         "writing"
