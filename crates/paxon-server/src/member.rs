@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use paxon_core::{Action, NodeId, PersistToken, ProposeError, ReadId, Replica, Slot, Value};
@@ -158,7 +158,7 @@ impl Member {
             disk,
             machine,
             transport,
-            next_id: 1,
+            next_id: first_request_id(),
             pending: BTreeMap::new(),
             reads: BTreeMap::new(),
             reads_after_apply: BTreeMap::new(),
@@ -621,6 +621,20 @@ impl Member {
         tracing::info!(%slot, "installed a snapshot from a peer");
         self.serve_reads_through(slot);
     }
+}
+
+/// Request ids of this life of the member start at the wall clock in
+/// nanoseconds, past every id an earlier life can have used (one id per
+/// nanosecond of its uptime at most). A decree the member proposed or
+/// forwarded before a crash can be applied, and a peer's answer to an old
+/// request (`Rejected`, `ReadIndexReady`) can arrive, after it restarted:
+/// with ids counted from 1 again they would complete a new request that
+/// happened to get the same id, with another request's answer or at a
+/// stale read index.
+fn first_request_id() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |since| since.as_nanos() as u64)
 }
 
 fn leader_of(error: &ProposeError) -> Option<NodeId> {

@@ -4,8 +4,10 @@
 //! paxon serve [etcd flags]   one member of a cluster
 //! paxon up                   a local 3-member cluster, in one command
 //! paxon snapshot restore F    seed a new member from `etcdctl snapshot save`
+//! paxon demo                 kill -9 all members mid-stream, lose nothing
 //! ```
 
+mod demo;
 mod snapshot;
 mod up;
 
@@ -36,6 +38,10 @@ enum Command {
     /// Restore a backup taken with `etcdctl snapshot save` into a new data
     /// directory (the analogue of `etcdutl snapshot restore`).
     Snapshot(snapshot::SnapshotArgs),
+    /// Show the promise: a 3-member cluster takes numbered writes, all
+    /// three are killed with kill -9 at once, two restart, every
+    /// acknowledged write is read back, the third catches up.
+    Demo(demo::DemoArgs),
 }
 
 /// etcd's flags, with etcd's names, defaults and meanings.
@@ -137,6 +143,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(&args),
         Command::Up(args) => up::run(&args),
         Command::Snapshot(args) => snapshot::run(&args),
+        Command::Demo(args) => demo::run(&args),
     }
 }
 
