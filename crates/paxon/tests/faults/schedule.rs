@@ -180,12 +180,34 @@ impl Run {
         self.get(i, key, Some(GetOptions::new().with_serializable()))
     }
 
+    /// A linearizable get through member `i`, retried for `within`:
+    /// `None` when no answer came.
+    pub fn try_get_through(
+        &mut self,
+        i: usize,
+        key: &str,
+        within: Duration,
+    ) -> Option<Option<String>> {
+        self.get_within(i, key, None, within).ok()
+    }
+
     fn get(&mut self, i: usize, key: &str, options: Option<GetOptions>) -> Option<String> {
+        let got = self.get_within(i, key, options, RECOVERY_BOUND);
+        got.unwrap_or_else(|()| self.fail(&format!("get {key} through m{} never answered", i + 1)))
+    }
+
+    fn get_within(
+        &mut self,
+        i: usize,
+        key: &str,
+        options: Option<GetOptions>,
+        within: Duration,
+    ) -> Result<Option<String>, ()> {
         let endpoint = self.cluster.endpoint(i);
-        let got = self.rt.block_on(async {
+        self.rt.block_on(async {
             let mut client = connect(&endpoint).await;
             let start = Instant::now();
-            while start.elapsed() < RECOVERY_BOUND {
+            while start.elapsed() < within {
                 if let Ok(got) = client.get(key, options.clone()).await {
                     let value = got
                         .kvs()
@@ -196,8 +218,7 @@ impl Run {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(())
-        });
-        got.unwrap_or_else(|()| self.fail(&format!("get {key} through m{} never answered", i + 1)))
+        })
     }
 
     fn start_clients(&mut self) {
