@@ -15,8 +15,10 @@ need_component clippy clippy
 # Debian packages the tests use: etcd-client provides etcdctl, which
 # paxon-proto's wire-compatibility test and crates/paxon/tests drive;
 # protobuf-compiler provides protoc, which the build script of the Rust
-# etcd-client crate (a dev-dependency of crates/paxon) needs.
-packages=(etcd-client protobuf-compiler)
+# etcd-client crate (a dev-dependency of crates/paxon) needs; etcd-server
+# provides the etcd that `paxon bench` (and its smoke test) runs beside
+# Paxon.
+packages=(etcd-client etcd-server protobuf-compiler)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

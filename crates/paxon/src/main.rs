@@ -3,8 +3,10 @@
 //! ```text
 //! paxon serve [etcd flags]   one member of a cluster
 //! paxon up                   a local 3-member cluster, in one command
+//! paxon bench                Paxon and etcd side by side
 //! ```
 
+mod bench;
 mod up;
 
 use std::path::PathBuf;
@@ -31,6 +33,9 @@ enum Command {
     /// Start a local 3-member cluster (clients on 127.0.0.1:2379, 22379,
     /// 32379); Ctrl-C stops it, running it again resumes with the same data.
     Up(up::UpArgs),
+    /// Start a 3-member Paxon cluster and a 3-member etcd cluster and measure
+    /// both with the same load (see BENCHMARKS.md).
+    Bench(Box<bench::BenchArgs>),
 }
 
 /// etcd's flags, with etcd's names, defaults and meanings.
@@ -131,6 +136,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Up(args) => up::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }
 
