@@ -134,6 +134,7 @@ fn core_config(me: NodeId, ids: &[NodeId], config: &ServeConfig) -> (Config, Dur
     core.heartbeat_interval_ticks = 2;
     core.accept_retry_ticks = 4;
     core.election_timeout_ticks = (config.election_timeout_ms / tick_ms).max(4);
+    core.announce_commit_at_once = true;
     (core, Duration::from_millis(tick_ms))
 }
 
