@@ -19,6 +19,9 @@ use crate::transport::{Inbound, Transport};
 
 /// A request not answered by then fails with "request timed out".
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(7);
+/// A laggard asks for a snapshot on every heartbeat until it has installed
+/// one; it is sent the whole store at most this often.
+const SNAPSHOT_RESEND_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A client request handed to the driver.
 pub enum ClientOp {
@@ -109,6 +112,8 @@ pub struct Member {
     remote_reads: BTreeMap<u64, (Instant, NodeId, paxon_kv::RangeRequest, ReadReply)>,
     /// The latest snapshot saved: its slot and state machine bytes.
     snapshot: (Slot, Bytes),
+    /// When a snapshot was last sent to each laggard.
+    snapshots_sent: BTreeMap<NodeId, Instant>,
     client_urls: BTreeMap<NodeId, String>,
     /// Where the store's size is published for the quota check.
     db_size: Arc<AtomicU64>,
@@ -144,6 +149,7 @@ impl Member {
             reads_after_apply: BTreeMap::new(),
             remote_reads: BTreeMap::new(),
             snapshot,
+            snapshots_sent: BTreeMap::new(),
             client_urls: BTreeMap::new(),
             db_size,
             snapshot_every_slots,
@@ -417,18 +423,29 @@ impl Member {
                 None => {}
             },
             Action::ProposalsDropped { commands } => self.dropped(commands),
-            Action::SnapshotNeeded { to, .. } => {
-                let (slot, state) = self.snapshot.clone();
-                if slot > Slot(0) {
-                    self.transport
-                        .send(to, &PeerFrame::Snapshot { slot, state });
-                }
-            }
+            Action::SnapshotNeeded { to, .. } => self.send_snapshot(to),
             Action::LeaderChanged { leader, ballot } => {
                 tracing::info!(?leader, %ballot, "leader changed");
                 self.fail_forwards_not_to(leader);
             }
         }
+    }
+
+    /// §3.3.2: ships the law book to a laggard, at most once per
+    /// [`SNAPSHOT_RESEND_INTERVAL`].
+    fn send_snapshot(&mut self, to: NodeId) {
+        let now = Instant::now();
+        let recent = self
+            .snapshots_sent
+            .get(&to)
+            .is_some_and(|at| now.duration_since(*at) < SNAPSHOT_RESEND_INTERVAL);
+        let (slot, state) = self.snapshot.clone();
+        if slot == Slot(0) || recent {
+            return;
+        }
+        self.snapshots_sent.insert(to, now);
+        self.transport
+            .send(to, &PeerFrame::Snapshot { slot, state });
     }
 
     /// Requests forwarded to a leader that is no longer the one we know
