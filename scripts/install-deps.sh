@@ -17,8 +17,9 @@ need_component clippy clippy
 # protobuf-compiler provides protoc, which the build script of the Rust
 # etcd-client crate (a dev-dependency of crates/paxon) needs; iproute2
 # provides `ip`, with which crates/paxon/tests/faults builds its network
-# namespaces.
-packages=(etcd-client protobuf-compiler iproute2)
+# namespaces; etcd-server provides the etcd that `paxon bench` (and its
+# smoke test) runs beside Paxon.
+packages=(etcd-client etcd-server protobuf-compiler iproute2)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -32,6 +32,12 @@ pub struct Config {
     pub learn_slots_max: usize,
     /// Decrees in one `Accept` message (and in one message a peer accepts).
     pub accept_values_max: usize,
+    /// §3.3.1 `Success`: a leader whose commit point advanced tells every
+    /// peer at once with a heartbeat, rather than on its next `Accept` or
+    /// heartbeat. A follower then applies (and answers the writes it
+    /// forwarded, and the reads it holds) within a round trip instead of a
+    /// heartbeat interval, for one small message per peer per advance.
+    pub announce_commit_at_once: bool,
     /// A bug to plant (simulator tests only).
     #[cfg(feature = "planted-bugs")]
     pub planted_bug: Option<crate::PlantedBug>,
@@ -58,6 +64,7 @@ impl Config {
             pending_commands_max: 1 << 16,
             learn_slots_max: 256,
             accept_values_max: 256,
+            announce_commit_at_once: false,
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
         }

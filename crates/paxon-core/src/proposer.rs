@@ -27,6 +27,9 @@ pub(crate) struct Leadership {
     /// Tick at which each member (by index) was last heard at our ballot.
     pub(crate) heard_ticks: Vec<u64>,
     pub(crate) last_heartbeat_ticks: u64,
+    /// The commit point last sent to every peer (on an Accept or a
+    /// heartbeat).
+    pub(crate) commit_told: Slot,
     pub(crate) last_retry_ticks: u64,
     pub(crate) last_quorum_check_ticks: u64,
 }
@@ -55,6 +58,7 @@ impl Leadership {
             inflight: BTreeMap::new(),
             heard_ticks: vec![now; replica.config.members.len()],
             last_heartbeat_ticks: now,
+            commit_told: replica.commit,
             last_retry_ticks: now,
             last_quorum_check_ticks: now,
         }
@@ -100,6 +104,7 @@ impl Replica {
     /// §2.3 `BeginBallot` for consecutive slots from `next_slot`: vote for
     /// them ourselves (counted once durable) and ask every peer to.
     pub(crate) fn propose_values(&mut self, values: Vec<Value>) {
+        let commit = self.announced_commit();
         let Role::Leader(leadership) = &mut self.role else {
             unreachable!("only a leader proposes");
         };
@@ -116,6 +121,7 @@ impl Replica {
             assert!(leadership.inflight.insert(slot, inflight).is_none());
         }
         leadership.next_slot = Slot(first_slot.0 + values.len() as u64);
+        leadership.commit_told = commit;
         for (i, value) in values.iter().enumerate() {
             self.vote(Slot(first_slot.0 + i as u64), ballot, value);
         }
@@ -130,7 +136,7 @@ impl Replica {
                 ballot,
                 first_slot: Slot(first_slot.0 + chunk_start as u64),
                 values: values[chunk_start..end].to_vec(),
-                commit: self.announced_commit(),
+                commit,
             };
             self.broadcast(msg);
         }
@@ -236,6 +242,20 @@ impl Replica {
         };
         if now >= leadership.last_retry_ticks + self.config.accept_retry_ticks {
             self.resend_accepts();
+        }
+    }
+
+    /// §3.3.1 `Success`, sent at once (`announce_commit_at_once`): a
+    /// heartbeat round if the commit point moved since peers last heard it.
+    pub(crate) fn announce_commit(&mut self) {
+        if !self.config.announce_commit_at_once {
+            return;
+        }
+        let commit = self.announced_commit();
+        if let Role::Leader(leadership) = &self.role {
+            if commit > leadership.commit_told {
+                self.send_heartbeat_round();
+            }
         }
     }
 

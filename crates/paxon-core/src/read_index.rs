@@ -60,6 +60,7 @@ impl Replica {
             unreachable!("only a leader sends heartbeats");
         };
         leadership.last_heartbeat_ticks = now;
+        leadership.commit_told = commit;
         let ballot = leadership.ballot;
         let reads = &mut self.reads;
         reads.next_seq += 1;

@@ -327,6 +327,7 @@ impl Replica {
         if self.outbox.is_empty() {
             self.fill_pipeline();
             self.start_read_round();
+            self.announce_commit();
             self.flush_staged();
         }
         self.outbox.pop_front()

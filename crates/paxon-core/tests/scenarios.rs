@@ -327,3 +327,39 @@ fn ledger_holds_promise_votes_and_commit_point() {
         .iter()
         .any(|r| matches!(r, Record::Commit { slot } if *slot == Slot(1))));
 }
+
+/// §3.3.1 `Success`: with `announce_commit_at_once` the leader tells the
+/// followers a decree was chosen as soon as it knows, so they apply it with
+/// no tick passing; without it they learn it on the next heartbeat.
+#[test]
+fn followers_apply_a_chosen_decree_without_a_tick_when_the_leader_announces_at_once() {
+    for at_once in [false, true] {
+        let mut cluster = if at_once {
+            Cluster::with_config(3, 11, |c| c.announce_commit_at_once = true)
+        } else {
+            Cluster::new(3, 11)
+        };
+        let leader = cluster.elect();
+        cluster.propose(leader, "first");
+        cluster.run_until(|c| {
+            c.members
+                .iter()
+                .all(|m| c.applied_commands(*m) == ["first"])
+        });
+        cluster.propose(leader, "second");
+        cluster.deliver_all();
+        assert_eq!(cluster.applied_commands(leader), ["first", "second"]);
+        for follower in others(&cluster, leader) {
+            let expected: &[&str] = if at_once {
+                &["first", "second"]
+            } else {
+                &["first"]
+            };
+            assert_eq!(
+                cluster.applied_commands(follower),
+                expected,
+                "announce_commit_at_once = {at_once}, follower {follower}"
+            );
+        }
+    }
+}

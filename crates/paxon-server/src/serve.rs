@@ -8,6 +8,7 @@ use bytes::Bytes;
 use paxon_core::{Config, NodeId, Replica, Slot};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tonic::transport::server::TcpIncoming;
 
 use crate::config::{cluster_id, member_id, ClusterState, ServeConfig, Url};
 use crate::disk::Disk;
@@ -133,6 +134,7 @@ fn core_config(me: NodeId, ids: &[NodeId], config: &ServeConfig) -> (Config, Dur
     core.heartbeat_interval_ticks = 2;
     core.accept_retry_ticks = 4;
     core.election_timeout_ticks = (config.election_timeout_ms / tick_ms).max(4);
+    core.announce_commit_at_once = true;
     (core, Duration::from_millis(tick_ms))
 }
 
@@ -163,7 +165,9 @@ async fn serve_clients(config: &ServeConfig, handle: Handle) -> Result<(), Strin
     let mut servers = Vec::new();
     for url in &config.listen_client_urls {
         let listener = bind(url, "client").await?;
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        // Without TCP_NODELAY a small answer waits for the client's delayed
+        // ACK (Nagle's algorithm): 40 ms per request on Linux.
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let router = grpc::router(handle.clone());
         servers.push(tokio::spawn(async move {
             router

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use paxon_core::NodeId;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -17,8 +17,12 @@ use crate::peer::PeerFrame;
 
 /// Bytes every connection starts with.
 const MAGIC: &[u8; 8] = b"PAXONP01";
-/// Largest frame accepted from a peer.
+/// Largest frame accepted from a peer. Snapshots travel in chunks
+/// (`crate::catchup`); the largest frames are batches of client commands.
 pub const FRAME_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// A frame's buffer grows by at most this much per read, so that a length
+/// prefix alone never makes us allocate `FRAME_BYTES_MAX`.
+const READ_CHUNK_BYTES: usize = 1 << 20;
 /// Frames queued for one peer before new ones are dropped.
 const QUEUE_FRAMES_MAX: usize = 8192;
 /// Longest wait between two connection attempts.
@@ -211,15 +215,54 @@ async fn read_frames(
         if len > FRAME_BYTES_MAX {
             return Err(format!("{from} sent a frame of {len} bytes"));
         }
-        let mut body = BytesMut::zeroed(len);
-        reader
-            .read_exact(&mut body)
-            .await
-            .map_err(|e| e.to_string())?;
+        let body = read_body(&mut reader, len).await?;
         let frame = PeerFrame::decode(body.freeze()).map_err(|e| format!("{from}: {e}"))?;
         inbox
             .send(Inbound::Frame(from, frame))
             .await
             .map_err(|_| "member stopped")?;
+    }
+}
+
+/// Reads a frame body of `len` bytes, growing the buffer as bytes arrive.
+async fn read_body<R: AsyncRead + Unpin>(reader: &mut R, len: usize) -> Result<BytesMut, String> {
+    let mut body = BytesMut::with_capacity(len.min(READ_CHUNK_BYTES));
+    while body.len() < len {
+        let want = (len - body.len()).min(READ_CHUNK_BYTES);
+        body.reserve(want);
+        let read = (&mut *reader)
+            .take(want as u64)
+            .read_buf(&mut body)
+            .await
+            .map_err(|e| e.to_string())?;
+        if read == 0 {
+            return Err("connection closed inside a frame".into());
+        }
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_frame_larger_than_a_read_chunk_arrives_whole() {
+        let sent: Vec<u8> = (0..3 * READ_CHUNK_BYTES + 5)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut reader = &sent[..];
+        let body = read_body(&mut reader, sent.len())
+            .await
+            .expect("whole frame");
+        assert_eq!(&body[..], &sent[..]);
+    }
+
+    #[tokio::test]
+    async fn a_frame_cut_short_is_an_error() {
+        let sent = [7u8; 100];
+        let mut reader = &sent[..];
+        let error = read_body(&mut reader, 200).await.expect_err("cut short");
+        assert_eq!(error, "connection closed inside a frame");
     }
 }

@@ -125,6 +125,9 @@ pub struct Swarm {
     pub tick_micros: Vec<Micros>,
     /// A crash keeps a torn prefix of unsynced writes.
     pub torn_writes: bool,
+    /// The leaders announce a new commit point at once, as `paxon serve`
+    /// runs them, rather than with the next heartbeat.
+    pub announce_commit_at_once: bool,
 }
 
 impl Swarm {
@@ -141,6 +144,7 @@ impl Swarm {
             wipes: allowed.wipes && coin(50),
         };
         let torn_writes = coin(50);
+        let announce_commit_at_once = coin(50);
         let pick =
             |rng: &mut Rng, choices: &[u64]| choices[rng.range(0, choices.len() as u64) as usize];
         let (drop, dup, tail) = if faults.network {
@@ -170,6 +174,7 @@ impl Swarm {
             faults,
             tick_micros,
             torn_writes,
+            announce_commit_at_once,
         }
     }
 }

@@ -162,7 +162,8 @@ impl Sim {
         let members: Vec<NodeId> = (1..=options.nodes).map(NodeId).collect();
         let mut nodes = BTreeMap::new();
         for (i, id) in members.iter().enumerate() {
-            let config = core_config(*id, &members, &options);
+            let mut config = core_config(*id, &members, &options);
+            config.announce_commit_at_once = swarm.announce_commit_at_once;
             nodes.insert(*id, Node::new(*id, config, swarm.tick_micros[i]));
         }
         let clients = (0..options.clients)

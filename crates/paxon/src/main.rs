@@ -5,8 +5,10 @@
 //! paxon up                   a local 3-member cluster, in one command
 //! paxon snapshot restore F    seed a new member from `etcdctl snapshot save`
 //! paxon demo                 kill -9 all members mid-stream, lose nothing
+//! paxon bench                Paxon and etcd side by side
 //! ```
 
+mod bench;
 mod demo;
 mod snapshot;
 mod up;
@@ -42,6 +44,9 @@ enum Command {
     /// three are killed with kill -9 at once, two restart, every
     /// acknowledged write is read back, the third catches up.
     Demo(demo::DemoArgs),
+    /// Start a 3-member Paxon cluster and a 3-member etcd cluster and measure
+    /// both with the same load (see BENCHMARKS.md).
+    Bench(Box<bench::BenchArgs>),
 }
 
 /// etcd's flags, with etcd's names, defaults and meanings.
@@ -144,6 +149,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(&args),
         Command::Snapshot(args) => snapshot::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }
 
