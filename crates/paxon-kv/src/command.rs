@@ -21,6 +21,9 @@
 //! | 4 | `Compact` | `revision` i64, `physical` bool |
 //! | 5 | `LeaseGrant` | `id` i64, `ttl_s` i64 |
 //! | 6 | `LeaseRevoke` | `id` i64 |
+//! | 7 | `LeaseKeepAlive` | `id` i64 |
+//! | 8 | `LeaseTick` | `now_ms` i64 |
+//! | 9 | `LeasePromote` | `now_ms` i64 |
 //!
 //! - put: `key`, `value` bytes, `lease` i64, flags u8 (bit 0 `prev_kv`,
 //!   1 `ignore_value`, 2 `ignore_lease`; others 0);
@@ -58,6 +61,9 @@ mod tag {
     pub const COMPACT: u8 = 4;
     pub const LEASE_GRANT: u8 = 5;
     pub const LEASE_REVOKE: u8 = 6;
+    pub const LEASE_KEEP_ALIVE: u8 = 7;
+    pub const LEASE_TICK: u8 = 8;
+    pub const LEASE_PROMOTE: u8 = 9;
 }
 
 mod op_tag {
@@ -96,6 +102,24 @@ pub enum Command {
         /// The lease.
         id: LeaseId,
     },
+    /// etcd's `LeaseKeepAlive`: the lease lives a full TTL from the decree
+    /// time.
+    LeaseKeepAlive {
+        /// The lease.
+        id: LeaseId,
+    },
+    /// §3.3.3: the leader's clock, carried in a decree. Moves the decree
+    /// time forward and revokes the leases it expires.
+    LeaseTick {
+        /// Milliseconds since the Unix epoch, on the proposer's clock.
+        now_ms: i64,
+    },
+    /// A new leader's first word on leases (etcd's `lessor.Promote`):
+    /// every lease lives at least a full TTL from `now_ms`.
+    LeasePromote {
+        /// Milliseconds since the Unix epoch, on the new leader's clock.
+        now_ms: i64,
+    },
 }
 
 impl Command {
@@ -113,9 +137,12 @@ impl Command {
             Command::Put(req) => validate::check_put(req),
             Command::DeleteRange(req) => validate::check_key(&req.key),
             Command::Txn(req) => validate::check_txn(req, txn_ops_max),
-            Command::Compact(_) | Command::LeaseGrant { .. } | Command::LeaseRevoke { .. } => {
-                Ok(())
-            }
+            Command::Compact(_)
+            | Command::LeaseGrant { .. }
+            | Command::LeaseRevoke { .. }
+            | Command::LeaseKeepAlive { .. }
+            | Command::LeaseTick { .. }
+            | Command::LeasePromote { .. } => Ok(()),
         }
     }
 
@@ -149,6 +176,18 @@ impl Command {
                 out.push(tag::LEASE_REVOKE);
                 put_i64(out, id.0);
             }
+            Command::LeaseKeepAlive { id } => {
+                out.push(tag::LEASE_KEEP_ALIVE);
+                put_i64(out, id.0);
+            }
+            Command::LeaseTick { now_ms } => {
+                out.push(tag::LEASE_TICK);
+                put_i64(out, *now_ms);
+            }
+            Command::LeasePromote { now_ms } => {
+                out.push(tag::LEASE_PROMOTE);
+                put_i64(out, *now_ms);
+            }
         }
     }
 
@@ -174,6 +213,11 @@ impl Command {
             tag::LEASE_REVOKE => Command::LeaseRevoke {
                 id: LeaseId(r.i64()?),
             },
+            tag::LEASE_KEEP_ALIVE => Command::LeaseKeepAlive {
+                id: LeaseId(r.i64()?),
+            },
+            tag::LEASE_TICK => Command::LeaseTick { now_ms: r.i64()? },
+            tag::LEASE_PROMOTE => Command::LeasePromote { now_ms: r.i64()? },
             other => return Err(DecodeError::UnknownTag(other)),
         };
         r.finish()?;

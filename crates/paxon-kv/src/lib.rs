@@ -28,6 +28,7 @@
 mod command;
 mod compact;
 mod error;
+mod history;
 mod lease;
 mod mvcc;
 mod range;
@@ -50,10 +51,11 @@ pub use request::{
 };
 pub use response::{
     CompactionResponse, DeleteRangeResponse, Event, EventKind, Header, LeaseGrantResponse,
-    LeaseRevokeResponse, PutResponse, RangeResponse, Response, ResponseOp, TxnResponse,
+    LeaseKeepAliveResponse, LeaseRevokeResponse, LeaseTickResponse, PutResponse, RangeResponse,
+    Response, ResponseOp, TxnResponse,
 };
 pub use snapshot::SNAPSHOT_VERSION;
-pub use store::Store;
+pub use store::{range_contains, Store};
 pub use types::{KeyValue, LeaseId, Revision};
 pub use validate::{Limits, TXN_DEPTH_MAX};
 pub use wire::DecodeError;

@@ -1,13 +1,13 @@
 //! The law book: the whole state as bytes, and back; and the state's hash.
 //!
-//! # Snapshot format, version 1
+//! # Snapshot format, version 2
 //!
 //! Primitives as in `wire.rs`: minimal LEB128 varints, zigzag `i64`,
 //! length-prefixed bytes.
 //!
 //! `[SNAPSHOT_VERSION u8]`, `revision` i64, `compacted` (bool, then i64 if
-//! set), leases (count, then `id` i64, `ttl_s` i64 each, ids strictly
-//! increasing), keys (count, then per key in strictly increasing order:
+//! set), the decree time `now_ms` i64, leases (count, then `id` i64,
+//! `ttl_s` i64, `expiry_ms` i64 each, ids strictly increasing), keys (count, then per key in strictly increasing order:
 //! `key` bytes, a count ≥ 1 of versions, each `rev` i64, `sub` u64,
 //! state u8 0 = tombstone or 1 = put followed by `value` bytes, `create`
 //! i64, `version` i64, `lease` i64), then the crc32c of everything before
@@ -28,10 +28,10 @@ use crate::types::{LeaseId, Revision};
 use crate::wire::{put_bool, put_bytes, put_i64, put_len, put_u64, DecodeError, Reader};
 
 /// The version byte that starts every snapshot.
-pub const SNAPSHOT_VERSION: u8 = 1;
+pub const SNAPSHOT_VERSION: u8 = 2;
 
 const CHECKSUM_BYTES: usize = 4;
-const LEASE_BYTES_MIN: u64 = 2;
+const LEASE_BYTES_MIN: u64 = 3;
 const KEY_BYTES_MIN: u64 = 5;
 const VERSION_BYTES_MIN: u64 = 3;
 
@@ -46,10 +46,12 @@ impl Store {
         if let Some(c) = self.compacted {
             put_i64(&mut out, c.0);
         }
+        put_i64(&mut out, self.now_ms);
         put_len(&mut out, self.leases.len());
         for (id, lease) in &self.leases {
             put_i64(&mut out, id.0);
             put_i64(&mut out, lease.ttl_s);
+            put_i64(&mut out, lease.expiry_ms);
         }
         put_len(&mut out, self.keys.len());
         for (key, history) in &self.keys {
@@ -92,6 +94,7 @@ impl Store {
         } else {
             None
         };
+        store.now_ms = r.i64()?;
         store.leases = get_leases(&mut r)?;
         store.keys = get_keys(&mut r)?;
         r.finish()?;
@@ -173,7 +176,7 @@ fn get_leases(r: &mut Reader<'_>) -> Result<BTreeMap<LeaseId, Lease>, DecodeErro
     let mut leases = BTreeMap::new();
     let mut last = None;
     for _ in 0..r.count(LEASE_BYTES_MIN)? {
-        let (id, ttl_s) = (LeaseId(r.i64()?), r.i64()?);
+        let (id, ttl_s, expiry_ms) = (LeaseId(r.i64()?), r.i64()?, r.i64()?);
         if id.is_none() || ttl_s > LEASE_TTL_MAX_S || last.is_some_and(|l| l >= id) {
             return Err(DecodeError::Invalid(
                 "lease id zero, out of order, or TTL too large",
@@ -184,6 +187,7 @@ fn get_leases(r: &mut Reader<'_>) -> Result<BTreeMap<LeaseId, Lease>, DecodeErro
             id,
             Lease {
                 ttl_s,
+                expiry_ms,
                 keys: Default::default(),
             },
         );

@@ -245,6 +245,9 @@ pub fn command() -> impl Strategy<Value = Command> {
         1 => (-1i64..9, any::<bool>()).prop_map(|(r, physical)| Command::Compact(CompactionRequest { revision: Revision(r), physical })),
         1 => ((0i64..4).prop_map(LeaseId), 0i64..100).prop_map(|(id, ttl_s)| Command::LeaseGrant { id, ttl_s }),
         1 => (1i64..4).prop_map(|id| Command::LeaseRevoke { id: LeaseId(id) }),
+        1 => (1i64..4).prop_map(|id| Command::LeaseKeepAlive { id: LeaseId(id) }),
+        1 => (0i64..200_000).prop_map(|now_ms| Command::LeaseTick { now_ms }),
+        1 => (0i64..200_000).prop_map(|now_ms| Command::LeasePromote { now_ms }),
     ]
 }
 
