@@ -146,6 +146,17 @@ impl Command {
         }
     }
 
+    /// Whether `encoded`, a command's encoding, is a `LeaseGrant` or a
+    /// `LeaseKeepAlive`: a deadline counted from the decree time, which
+    /// the leader proposes right before (it peeks at two bytes).
+    pub fn sets_lease_deadline(encoded: &[u8]) -> bool {
+        encoded.first() == Some(&COMMAND_VERSION)
+            && matches!(
+                encoded.get(1),
+                Some(&tag::LEASE_GRANT | &tag::LEASE_KEEP_ALIVE)
+            )
+    }
+
     /// Appends the encoding of this command to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.push(COMMAND_VERSION);

@@ -19,7 +19,7 @@ impl Handle {
     }
 
     /// Proposes a command and waits until this member applied it.
-    async fn write(&self, command: kv::Command) -> Result<(kv::Response, u64), Status> {
+    pub(super) async fn write(&self, command: kv::Command) -> Result<(kv::Response, u64), Status> {
         command.validate(&self.limits).map_err(ServeError::from)?;
         let adds_data = !matches!(
             command,

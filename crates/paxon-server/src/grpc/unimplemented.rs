@@ -9,7 +9,7 @@ use paxon_proto::etcdserverpb as pb;
 use paxon_proto::unimplemented;
 use paxon_proto::{v3electionpb as epb, v3lockpb as lpb};
 use tokio_stream::Stream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status};
 
 /// A stream that never yields (the methods return before using it).
 pub type NoStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -36,34 +36,6 @@ macro_rules! unimplemented_methods {
 /// The services not built yet.
 #[derive(Clone, Copy, Default)]
 pub struct NotYet;
-
-#[tonic::async_trait]
-impl pb::watch_server::Watch for NotYet {
-    type WatchStream = NoStream<pb::WatchResponse>;
-    async fn watch(
-        &self,
-        _: Request<Streaming<pb::WatchRequest>>,
-    ) -> Result<Response<Self::WatchStream>, Status> {
-        Err(unimplemented("Watch.Watch"))
-    }
-}
-
-#[tonic::async_trait]
-impl pb::lease_server::Lease for NotYet {
-    type LeaseKeepAliveStream = NoStream<pb::LeaseKeepAliveResponse>;
-    unimplemented_methods! { "Lease";
-        lease_grant, "LeaseGrant", pb::LeaseGrantRequest, pb::LeaseGrantResponse;
-        lease_revoke, "LeaseRevoke", pb::LeaseRevokeRequest, pb::LeaseRevokeResponse;
-        lease_time_to_live, "LeaseTimeToLive", pb::LeaseTimeToLiveRequest, pb::LeaseTimeToLiveResponse;
-        lease_leases, "LeaseLeases", pb::LeaseLeasesRequest, pb::LeaseLeasesResponse;
-    }
-    async fn lease_keep_alive(
-        &self,
-        _: Request<Streaming<pb::LeaseKeepAliveRequest>>,
-    ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
-        Err(unimplemented("Lease.LeaseKeepAlive"))
-    }
-}
 
 #[tonic::async_trait]
 impl pb::auth_server::Auth for NotYet {
