@@ -1,0 +1,246 @@
+//! End-to-end: Watch and Lease on a real 3-member cluster, driven by
+//! Debian's `etcdctl`, with the exact output etcd 3.4 gives (checked
+//! against /usr/bin/etcd with PAXON_E2E_ETCD=/usr/bin/etcd).
+
+mod cluster;
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cluster::{etcdctl, stderr, stdout, Cluster};
+
+/// A long-running etcdctl (watch, keep-alive, elect) whose output is
+/// collected as it comes; killed when dropped.
+struct Background {
+    child: Child,
+    out: Arc<Mutex<String>>,
+}
+
+impl Background {
+    fn start(endpoints: &str, args: &[&str]) -> Background {
+        let mut child = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={endpoints}"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcdctl is installed");
+        let mut pipe = child.stdout.take().expect("stdout");
+        let out = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&out);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                sink.lock().unwrap().push_str(&text);
+            }
+        });
+        Background { child, out }
+    }
+
+    fn output(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until the output is `expected`, then a little
+    /// longer to see that nothing more (a duplicate) follows.
+    fn expect_output(&self, expected: &str) {
+        let start = Instant::now();
+        while !self.output().starts_with(expected) && start.elapsed() < Duration::from_secs(15) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(self.output(), expected);
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn expect(cluster: &Cluster, args: &[&str], expected: &str) {
+    let out = cluster.etcdctl(args);
+    assert!(
+        out.status.success(),
+        "etcdctl {args:?} failed: {}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), expected, "etcdctl {args:?}");
+}
+
+fn expect_error(cluster: &Cluster, args: &[&str], error: &str) {
+    let out = cluster.etcdctl(args);
+    assert!(!out.status.success(), "etcdctl {args:?} should fail");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("Error: {error}")),
+        "etcdctl {args:?}: {err}"
+    );
+}
+
+/// Writes four revisions from `r`: put foo bar, put foo baz, del foo, put
+/// fop x; returns `r` (the harness's readiness check wrote before).
+fn write_history(cluster: &Cluster) -> i64 {
+    expect(cluster, &["put", "foo", "bar"], "OK\n");
+    let json = stdout(&cluster.etcdctl(&["get", "foo", "-w", "json"]));
+    let rev: i64 = json
+        .split("\"mod_revision\":")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("mod_revision in {json}"));
+    expect(cluster, &["put", "foo", "baz"], "OK\n");
+    expect(cluster, &["del", "foo"], "1\n");
+    expect(cluster, &["put", "fop", "x"], "OK\n");
+    rev
+}
+
+#[test]
+fn etcdctl_watch_replays_history_with_prefix_and_prev_kv_on_every_member() {
+    let cluster = Cluster::start(3, "watch-history");
+    let rev = write_history(&cluster);
+    let (first, second) = (rev.to_string(), (rev + 1).to_string());
+    for i in 0..3 {
+        let watch = Background::start(&cluster.endpoint(i), &["watch", "foo", "--rev", &first]);
+        watch.expect_output("PUT\nfoo\nbar\nPUT\nfoo\nbaz\nDELETE\nfoo\n\n");
+    }
+    let watch = Background::start(
+        &cluster.endpoint(1),
+        &["watch", "fo", "--prefix", "--prev-kv", "--rev", &second],
+    );
+    watch.expect_output("PUT\nfoo\nbar\nfoo\nbaz\nDELETE\nfoo\nbaz\nfoo\n\nPUT\nfop\nx\n");
+}
+
+#[test]
+fn etcdctl_watch_on_a_follower_sees_new_writes_in_order_exactly_once() {
+    let cluster = Cluster::start(3, "watch-live");
+    let watchers: Vec<Background> = (0..3)
+        .map(|i| Background::start(&cluster.endpoint(i), &["watch", "k", "--prefix"]))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut expected = String::new();
+    for n in 0..20 {
+        let (key, value) = (format!("k{}", n % 3), format!("v{n}"));
+        expect(&cluster, &["put", &key, &value], "OK\n");
+        expected.push_str(&format!("PUT\n{key}\n{value}\n"));
+    }
+    expect(&cluster, &["del", "k", "--prefix"], "3\n");
+    expected.push_str("DELETE\nk0\n\nDELETE\nk1\n\nDELETE\nk2\n\n");
+    for watch in &watchers {
+        watch.expect_output(&expected);
+    }
+}
+
+#[test]
+fn etcdctl_watch_from_a_compacted_revision_is_canceled_as_etcd_does() {
+    let cluster = Cluster::start(3, "watch-compacted");
+    let rev = write_history(&cluster);
+    let (delete, last) = ((rev + 2).to_string(), (rev + 3).to_string());
+    expect(
+        &cluster,
+        &["compact", &delete],
+        &format!("compacted revision {delete}\n"),
+    );
+    let out = cluster.etcdctl(&["watch", "foo", "--rev", &rev.to_string()]);
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        stderr(&out),
+        "watch was canceled (etcdserver: mvcc: required revision has been compacted)\n\
+         Error: watch is canceled by the server\n"
+    );
+    // From just after the compaction point the history is all there.
+    let watch = Background::start(
+        &cluster.endpoint(2),
+        &["watch", "fo", "--prefix", "--rev", &last],
+    );
+    watch.expect_output("PUT\nfop\nx\n");
+}
+
+/// The id etcdctl printed in "lease <hex id> granted with TTL(..s)".
+fn granted_id(out: &str) -> String {
+    out.split_whitespace().nth(1).expect("lease id").to_string()
+}
+
+#[test]
+fn etcdctl_lease_commands_give_etcds_exact_output() {
+    let cluster = Cluster::start(3, "lease-cmds");
+    let out = cluster.etcdctl(&["lease", "grant", "100"]);
+    let id = granted_id(&stdout(&out));
+    assert_eq!(stdout(&out), format!("lease {id} granted with TTL(100s)\n"));
+    expect(&cluster, &["put", "--lease", &id, "lk", "lv"], "OK\n");
+    expect(&cluster, &["put", "--lease", &id, "lk2", "lv"], "OK\n");
+    let ttl = stdout(&cluster.etcdctl(&["lease", "timetolive", &id]));
+    assert!(
+        [99, 100]
+            .map(|s| format!("lease {id} granted with TTL(100s), remaining({s}s)\n"))
+            .contains(&ttl),
+        "{ttl}"
+    );
+    let keys = stdout(&cluster.etcdctl(&["lease", "timetolive", "--keys", &id]));
+    assert!(keys.ends_with("s), attached keys([lk lk2])\n"), "{keys}");
+    expect(
+        &cluster,
+        &["lease", "keep-alive", "--once", &id],
+        &format!("lease {id} keepalived with TTL(100)\n"),
+    );
+    expect(
+        &cluster,
+        &["lease", "list"],
+        &format!("found 1 leases\n{id}\n"),
+    );
+    let watch = Background::start(
+        &cluster.endpoint(1),
+        &["watch", "lk", "--prefix", "--rev", "2"],
+    );
+    expect(
+        &cluster,
+        &["lease", "revoke", &id],
+        &format!("lease {id} revoked\n"),
+    );
+    watch.expect_output("PUT\nlk\nlv\nPUT\nlk2\nlv\nDELETE\nlk\n\nDELETE\nlk2\n\n");
+    expect(&cluster, &["get", "lk", "--prefix"], "");
+    expect(
+        &cluster,
+        &["lease", "timetolive", &id],
+        &format!("lease {id} already expired\n"),
+    );
+}
+
+#[test]
+fn bad_lease_requests_get_etcds_code_and_message() {
+    let cluster = Cluster::start(3, "lease-bad");
+    expect_error(
+        &cluster,
+        &["lease", "grant", "9000000001"],
+        "failed to grant lease (etcdserver: too large lease TTL)",
+    );
+    expect_error(
+        &cluster,
+        &["lease", "revoke", "1234"],
+        "failed to revoke lease (etcdserver: requested lease not found)",
+    );
+    expect_error(
+        &cluster,
+        &["lease", "keep-alive", "--once", "1234"],
+        "etcdserver: requested lease not found",
+    );
+    expect_error(
+        &cluster,
+        &["put", "--lease", "1234", "k", "v"],
+        "etcdserver: requested lease not found",
+    );
+    expect(
+        &cluster,
+        &["lease", "timetolive", "1234"],
+        "lease 0000000000001234 already expired\n",
+    );
+    expect(&cluster, &["lease", "list"], "found 0 leases\n");
+}
