@@ -991,20 +991,6 @@ async fn methods_not_built_yet_answer_unimplemented_naming_the_method() {
             "{what}"
         );
     };
-    expect("Lock.Lock", status(client.lock("l", None).await, "lock"));
-    expect("Lock.Unlock", status(client.unlock("l").await, "unlock"));
-    expect(
-        "Election.Campaign",
-        status(client.campaign("e", "v", 1).await, "campaign"),
-    );
-    expect(
-        "Election.Leader",
-        status(client.leader("e").await, "leader"),
-    );
-    expect(
-        "Election.Observe",
-        status(client.observe("e").await, "observe"),
-    );
     expect(
         "Auth.AuthEnable",
         status(client.auth_enable().await, "auth enable"),

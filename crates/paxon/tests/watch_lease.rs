@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cluster::{etcdctl, stderr, stdout, Cluster};
+use cluster::{stderr, stdout, Cluster};
 
 /// A long-running etcdctl (watch, keep-alive, elect) whose output is
 /// collected as it comes; killed when dropped.
@@ -243,4 +243,124 @@ fn bad_lease_requests_get_etcds_code_and_message() {
         "lease 0000000000001234 already expired\n",
     );
     expect(&cluster, &["lease", "list"], "found 0 leases\n");
+}
+
+/// Reads `key` (linearizable, any live member), retrying while a new
+/// leader is being chosen: `Some(value)` or `None` if absent.
+fn read_key(cluster: &Cluster, key: &str) -> Option<String> {
+    let start = Instant::now();
+    loop {
+        let out = cluster.etcdctl(&["get", key, "--print-value-only"]);
+        if out.status.success() {
+            let value = stdout(&out);
+            return (!value.is_empty()).then(|| value.trim_end().to_string());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no read in 20 s: {}",
+            stderr(&out)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// kill -9 of the leader, then its restart once a new leader serves.
+fn kill_and_restart_leader(cluster: &mut Cluster) {
+    let start = Instant::now();
+    let leader = loop {
+        if let Some(leader) = cluster.leader() {
+            break leader;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no leader");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    cluster.kill(leader);
+    cluster.wait_ready();
+    cluster.start_member(leader);
+}
+
+fn grant(cluster: &Cluster, ttl_s: &str) -> String {
+    let out = cluster.etcdctl(&["lease", "grant", ttl_s]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    granted_id(&stdout(&out))
+}
+
+/// docs/leases.md: a kept-alive lease survives leader failures; once
+/// keep-alives stop it expires no earlier than its TTL after the last one
+/// and within TTL + the stated slack (asserted generously: the machine is
+/// shared).
+#[test]
+fn keys_under_a_kept_alive_lease_survive_leader_kills_then_expire_when_keep_alives_stop() {
+    let mut cluster = Cluster::start(3, "lease-failover");
+    // etcdctl renews every TTL/3 and needs a moment to reach another member
+    // after its own dies: 5 s leaves room on a loaded machine.
+    let ttl = Duration::from_secs(5);
+    let id = grant(&cluster, "5");
+    expect(&cluster, &["put", "--lease", &id, "held", "yes"], "OK\n");
+    let keep_alive = Background::start(&cluster.endpoints(), &["lease", "keep-alive", &id]);
+    for round in 0..3 {
+        kill_and_restart_leader(&mut cluster);
+        std::thread::sleep(ttl);
+        assert_eq!(
+            read_key(&cluster, "held").as_deref(),
+            Some("yes"),
+            "round {round}; keep-alive said: {}",
+            keep_alive.output()
+        );
+    }
+    assert!(keep_alive
+        .output()
+        .contains(&format!("lease {id} keepalived with TTL(5)\n")));
+    drop(keep_alive);
+    let stopped = Instant::now();
+    // The last keep-alive was at most TTL/3 before: the key must live at
+    // least 2/3 of the TTL more.
+    std::thread::sleep(ttl * 2 / 3 - Duration::from_millis(500));
+    assert_eq!(
+        read_key(&cluster, "held").as_deref(),
+        Some("yes"),
+        "expired early"
+    );
+    while read_key(&cluster, "held").is_some() {
+        assert!(
+            stopped.elapsed() < ttl + Duration::from_secs(10),
+            "the lease outlived its TTL by far"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// docs/leases.md: a new leader gives every lease a full TTL from when it
+/// takes office, so a lease granted just before the leader died outlives
+/// its original deadline.
+#[test]
+fn a_leader_change_never_expires_a_lease_early() {
+    if std::env::var_os("PAXON_E2E_ETCD").is_some() {
+        // etcd promotes leases too, but its election takes longer than
+        // this test's margins assume.
+        return;
+    }
+    let mut cluster = Cluster::start(3, "lease-promote");
+    let id = grant(&cluster, "4");
+    let granted = Instant::now();
+    expect(&cluster, &["put", "--lease", &id, "held", "yes"], "OK\n");
+    std::thread::sleep(Duration::from_secs(1));
+    let killed = Instant::now();
+    kill_and_restart_leader(&mut cluster);
+    // The new leader took office after the kill: the lease lives at least
+    // until kill + 4 s, past its original deadline (grant + 4 s).
+    let deadline = killed + Duration::from_secs(4);
+    std::thread::sleep(
+        deadline.saturating_duration_since(Instant::now()) - Duration::from_millis(300),
+    );
+    assert!(granted.elapsed() > Duration::from_secs(4));
+    assert_eq!(
+        read_key(&cluster, "held").as_deref(),
+        Some("yes"),
+        "expired early"
+    );
+    while read_key(&cluster, "held").is_some() {
+        assert!(killed.elapsed() < Duration::from_secs(20), "never expired");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

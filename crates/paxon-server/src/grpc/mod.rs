@@ -3,9 +3,12 @@
 
 mod cluster;
 mod convert;
+mod election;
 mod kv;
 mod lease;
+mod lock;
 pub mod unimplemented;
+mod wait;
 mod watch;
 
 use std::sync::Arc;
@@ -120,6 +123,6 @@ pub fn router(handle: Handle) -> tonic::transport::server::Router {
         .add_service(pb::watch_server::WatchServer::new(handle.clone()))
         .add_service(pb::lease_server::LeaseServer::new(handle.clone()))
         .add_service(pb::auth_server::AuthServer::new(NotYet))
-        .add_service(lpb::lock_server::LockServer::new(NotYet))
-        .add_service(epb::election_server::ElectionServer::new(NotYet))
+        .add_service(lpb::lock_server::LockServer::new(handle.clone()))
+        .add_service(epb::election_server::ElectionServer::new(handle))
 }

@@ -7,7 +7,6 @@ use std::pin::Pin;
 
 use paxon_proto::etcdserverpb as pb;
 use paxon_proto::unimplemented;
-use paxon_proto::{v3electionpb as epb, v3lockpb as lpb};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -57,30 +56,5 @@ impl pb::auth_server::Auth for NotYet {
         role_delete, "RoleDelete", pb::AuthRoleDeleteRequest, pb::AuthRoleDeleteResponse;
         role_grant_permission, "RoleGrantPermission", pb::AuthRoleGrantPermissionRequest, pb::AuthRoleGrantPermissionResponse;
         role_revoke_permission, "RoleRevokePermission", pb::AuthRoleRevokePermissionRequest, pb::AuthRoleRevokePermissionResponse;
-    }
-}
-
-#[tonic::async_trait]
-impl lpb::lock_server::Lock for NotYet {
-    unimplemented_methods! { "Lock";
-        lock, "Lock", lpb::LockRequest, lpb::LockResponse;
-        unlock, "Unlock", lpb::UnlockRequest, lpb::UnlockResponse;
-    }
-}
-
-#[tonic::async_trait]
-impl epb::election_server::Election for NotYet {
-    type ObserveStream = NoStream<epb::LeaderResponse>;
-    unimplemented_methods! { "Election";
-        campaign, "Campaign", epb::CampaignRequest, epb::CampaignResponse;
-        proclaim, "Proclaim", epb::ProclaimRequest, epb::ProclaimResponse;
-        leader, "Leader", epb::LeaderRequest, epb::LeaderResponse;
-        resign, "Resign", epb::ResignRequest, epb::ResignResponse;
-    }
-    async fn observe(
-        &self,
-        _: Request<epb::LeaderRequest>,
-    ) -> Result<Response<Self::ObserveStream>, Status> {
-        Err(unimplemented("Election.Observe"))
     }
 }
