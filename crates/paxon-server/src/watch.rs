@@ -400,3 +400,172 @@ fn notify_progress(stream: &mut Stream, revision: i64, term: u64) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paxon_kv::{Command, CompactionRequest, PutRequest};
+
+    fn put(store: &mut Store, key: &str, value: &str) -> Vec<Event> {
+        let req = PutRequest {
+            key: key.into(),
+            value: value.into(),
+            ..Default::default()
+        };
+        store.apply(&Command::Put(req)).expect("put");
+        store.take_events()
+    }
+
+    fn open(hub: &mut Hub, store: &Store, capacity: usize) -> (StreamId, mpsc::Receiver<WatchMsg>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let (reply, id) = oneshot::channel();
+        hub.handle(WatchOp::Open { tx, reply }, store, 1);
+        (id.blocking_recv().expect("stream id"), rx)
+    }
+
+    fn create(hub: &mut Hub, store: &Store, stream: StreamId, spec: WatchSpec) -> Created {
+        let (reply, created) = oneshot::channel();
+        hub.handle(
+            WatchOp::Create {
+                stream,
+                spec,
+                reply,
+            },
+            store,
+            1,
+        );
+        created.blocking_recv().expect("created")
+    }
+
+    /// Every message waiting, as (watch id, revisions of its events), or
+    /// (watch id, [-compact revision]) for a compaction.
+    fn drain(rx: &mut mpsc::Receiver<WatchMsg>) -> Vec<(i64, Vec<i64>)> {
+        let mut out = Vec::new();
+        while let Ok(msg) = rx.try_recv() {
+            out.push(match msg {
+                WatchMsg::Events {
+                    watch_id, events, ..
+                } => (
+                    watch_id,
+                    events.iter().map(|e| e.kv.mod_revision.0).collect(),
+                ),
+                WatchMsg::Compacted {
+                    watch_id,
+                    compact_revision,
+                    ..
+                } => (watch_id, vec![-compact_revision]),
+                WatchMsg::Progress { revision, .. } => (-1, vec![revision]),
+            });
+        }
+        out
+    }
+
+    fn hub() -> Hub {
+        Hub::new(Duration::from_secs(3600))
+    }
+
+    #[test]
+    fn a_slow_watcher_never_blocks_and_catches_up_without_loss_or_duplicate() {
+        let (mut hub, mut store) = (hub(), Store::new());
+        let (stream, mut rx) = open(&mut hub, &store, 2);
+        let spec = WatchSpec {
+            key: b"k".to_vec(),
+            range_end: b"l".to_vec(),
+            ..Default::default()
+        };
+        assert_eq!(create(&mut hub, &store, stream, spec), Ok((0, 1, 1)));
+        for i in 0..50 {
+            let events = put(&mut store, &format!("k{}", i % 7), "v");
+            hub.publish(&events, &store, 1);
+            let events = put(&mut store, "other", "v");
+            hub.publish(&events, &store, 1);
+        }
+        let mut seen: Vec<i64> = Vec::new();
+        for _ in 0..100 {
+            seen.extend(drain(&mut rx).into_iter().flat_map(|(_, revs)| revs));
+            hub.catch_up(&store, 1);
+        }
+        let expected: Vec<i64> = (0..50).map(|i| 2 + 2 * i).collect();
+        assert_eq!(seen, expected);
+        let events = put(&mut store, "k9", "v");
+        hub.publish(&events, &store, 1);
+        assert_eq!(drain(&mut rx), [(0, vec![102])], "caught up: live again");
+    }
+
+    #[test]
+    fn a_watcher_from_the_past_replays_then_streams_and_a_compacted_one_is_canceled() {
+        let (mut hub, mut store) = (hub(), Store::new());
+        for value in ["1", "2", "3"] {
+            put(&mut store, "k", value);
+        }
+        let (stream, mut rx) = open(&mut hub, &store, 8);
+        let from = |start_revision| WatchSpec {
+            key: b"k".to_vec(),
+            start_revision,
+            ..Default::default()
+        };
+        assert_eq!(create(&mut hub, &store, stream, from(3)), Ok((0, 4, 1)));
+        assert_eq!(drain(&mut rx), [(0, vec![3, 4])]);
+        store
+            .apply(&Command::Compact(CompactionRequest {
+                revision: Revision(3),
+                physical: false,
+            }))
+            .expect("compact");
+        assert_eq!(create(&mut hub, &store, stream, from(2)), Ok((1, 4, 1)));
+        assert_eq!(drain(&mut rx), [(1, vec![-3])]);
+        let events = put(&mut store, "k", "4");
+        hub.publish(&events, &store, 1);
+        assert_eq!(
+            drain(&mut rx),
+            [(0, vec![5])],
+            "the canceled watcher is gone"
+        );
+    }
+
+    #[test]
+    fn after_a_snapshot_watchers_resume_from_the_new_stores_history() {
+        let (mut hub, mut store) = (hub(), Store::new());
+        let (stream, mut rx) = open(&mut hub, &store, 8);
+        let spec = WatchSpec {
+            key: b"k".to_vec(),
+            ..Default::default()
+        };
+        create(&mut hub, &store, stream, spec).expect("created");
+        // The member misses revisions 2..=3 and installs a snapshot at 3.
+        let mut leader = store.clone();
+        put(&mut leader, "k", "a");
+        put(&mut leader, "k", "b");
+        let store = Store::restore(&leader.snapshot()).expect("restore");
+        hub.restart_all(&store, 1);
+        assert_eq!(drain(&mut rx), [(0, vec![2, 3])]);
+    }
+
+    #[test]
+    fn duplicate_ids_and_empty_ranges_are_refused_with_etcds_reasons() {
+        let (mut hub, store) = (hub(), Store::new());
+        let (stream, _rx) = open(&mut hub, &store, 8);
+        let spec = |watch_id, key: &str, range_end: &str| WatchSpec {
+            watch_id,
+            key: key.into(),
+            range_end: range_end.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            create(&mut hub, &store, stream, spec(7, "a", "")),
+            Ok((7, 1, 1))
+        );
+        assert_eq!(
+            create(&mut hub, &store, stream, spec(7, "a", "")),
+            Err("mvcc: duplicate watch ID provided on the WatchStream".into())
+        );
+        assert_eq!(
+            create(&mut hub, &store, stream, spec(0, "b", "a")),
+            Err("mvcc: watcher range is empty".into())
+        );
+        assert_eq!(
+            create(&mut hub, &store, stream, spec(0, "a", "\0")),
+            Ok((0, 1, 1))
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! End-to-end: the Watch service's stream features that etcdctl does not
+//! show (several watchers per stream, filters, prev_kv, cancel, progress
+//! requests, refused creates), driven by the Rust `etcd-client` crate
+//! against a follower.
+
+mod cluster;
+
+use cluster::Cluster;
+use etcd_client::{Client, EventType, WatchFilterType, WatchOptions, WatchResponse, WatchStream};
+
+async fn next(stream: &mut WatchStream) -> WatchResponse {
+    tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
+        .await
+        .expect("a watch response in time")
+        .expect("the stream")
+        .expect("not ended")
+}
+
+/// (type, key, value, prev value) of each event.
+fn events(response: &WatchResponse) -> Vec<(EventType, String, String, Option<String>)> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    response
+        .events()
+        .iter()
+        .map(|e| {
+            let kv = e.kv().expect("kv");
+            let prev = e.prev_kv().map(|p| text(p.value()));
+            (e.event_type(), text(kv.key()), text(kv.value()), prev)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn one_stream_carries_filtered_watchers_cancel_and_progress() {
+    let cluster = Cluster::start(3, "watch-service");
+    let leader = cluster.leader().expect("a leader");
+    let follower = (leader + 1) % 3;
+    let mut watching = Client::connect([cluster.endpoint(follower)], None)
+        .await
+        .expect("connect");
+    let mut writing = Client::connect([cluster.endpoint(leader)], None)
+        .await
+        .expect("connect");
+    let deletes_only = WatchOptions::new()
+        .with_prefix()
+        .with_filters([WatchFilterType::NoPut]);
+    let mut stream = watching
+        .watch("w", Some(deletes_only))
+        .await
+        .expect("watch");
+    let created = next(&mut stream).await;
+    assert!(created.created());
+    assert_eq!(created.watch_id(), 0);
+    stream
+        .watch("w1", Some(WatchOptions::new().with_prev_key()))
+        .await
+        .expect("second watcher");
+    let created = next(&mut stream).await;
+    assert!(created.created());
+    assert_eq!(created.watch_id(), 1);
+    writing.put("w1", "a", None).await.expect("put");
+    writing.put("w1", "b", None).await.expect("put");
+    writing.delete("w1", None).await.expect("delete");
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let response = next(&mut stream).await;
+        seen.extend(
+            events(&response)
+                .into_iter()
+                .map(|e| (response.watch_id(), e)),
+        );
+    }
+    let (put, delete) = (EventType::Put, EventType::Delete);
+    let w1 = |kind, value: &str, prev: Option<&str>| {
+        (
+            kind,
+            "w1".to_string(),
+            value.to_string(),
+            prev.map(String::from),
+        )
+    };
+    // Each watcher's events in order; etcd does not order watchers among
+    // themselves.
+    let of = |id: i64| -> Vec<_> {
+        seen.iter()
+            .filter(|(w, _)| *w == id)
+            .map(|(_, e)| e.clone())
+            .collect()
+    };
+    assert_eq!(of(0), [w1(delete, "", None)]);
+    assert_eq!(
+        of(1),
+        [
+            w1(put, "a", None),
+            w1(put, "b", Some("a")),
+            w1(delete, "", Some("b"))
+        ]
+    );
+    stream.cancel(1).await.expect("cancel");
+    let canceled = next(&mut stream).await;
+    assert_eq!((canceled.watch_id(), canceled.canceled()), (1, true));
+    writing.put("w2", "c", None).await.expect("put");
+    let deleted = writing.delete("w2", None).await.expect("delete");
+    let deleted_at = deleted.header().expect("header").revision();
+    // Once the delete reached watcher 0, a progress answer comes after it
+    // and says every event up to its revision was sent.
+    let response = next(&mut stream).await;
+    assert_eq!((response.watch_id(), events(&response).len()), (0, 1));
+    stream.request_progress().await.expect("progress request");
+    let progress = next(&mut stream).await;
+    assert_eq!((progress.watch_id(), events(&progress).len()), (-1, 0));
+    assert!(progress.header().expect("header").revision() >= deleted_at);
+    for expected in [
+        Ok(()),
+        Err("mvcc: duplicate watch ID provided on the WatchStream"),
+    ] {
+        let options = WatchOptions::new().with_watch_id(9);
+        stream.watch("x", Some(options)).await.expect("create");
+        let response = next(&mut stream).await;
+        assert!(response.created());
+        let outcome = match response.canceled() {
+            false => Ok(()),
+            true => Err(response.cancel_reason().to_string()),
+        };
+        assert_eq!(outcome, expected.map_err(String::from));
+    }
+}
