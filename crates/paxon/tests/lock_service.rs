@@ -49,6 +49,13 @@ async fn lock_service_queues_holders_and_the_key_revision_fences_them() {
     // Revoking the holder's lease releases the lock.
     client.lease_revoke(b).await.expect("revoke");
     assert_eq!(client.get(second, None).await.expect("get").count(), 0);
+    // etcd does not refuse an empty lock name: its queue is the prefix "/".
+    let c = client.lease_grant(30, None).await.expect("grant").id();
+    let empty = client
+        .lock("", Some(LockOptions::new().with_lease(c)))
+        .await
+        .expect("lock with an empty name");
+    assert_eq!(empty.key(), format!("/{c:x}").as_bytes());
     let unknown = client
         .lock("res", Some(LockOptions::new().with_lease(0x1234)))
         .await
