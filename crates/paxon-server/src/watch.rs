@@ -525,7 +525,7 @@ mod tests {
 
     #[test]
     fn after_a_snapshot_watchers_resume_from_the_new_stores_history() {
-        let (mut hub, mut store) = (hub(), Store::new());
+        let (mut hub, store) = (hub(), Store::new());
         let (stream, mut rx) = open(&mut hub, &store, 8);
         let spec = WatchSpec {
             key: b"k".to_vec(),
