@@ -13,7 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Code, Request, Response, Status};
 
-use super::lock::{first_created, first_kv, queue_key};
+use super::lock::{first_created, first_kv, queue_key, Attempt};
 use super::{convert, Handle};
 use crate::watch::{WatchMsg, WatchSpec};
 
@@ -103,6 +103,11 @@ impl Handle {
             failure: vec![kv::RequestOp::Range(own)],
         };
         let (answer, term) = self.txn(txn).await?;
+        let mut attempt = Attempt {
+            handle: self.clone(),
+            key: key.clone(),
+            done: false,
+        };
         let mut leader = epb::LeaderKey {
             name: name.to_vec(),
             key,
@@ -120,6 +125,7 @@ impl Handle {
         }
         self.wait_deletes(&prefix, kv::Revision(leader.rev - 1))
             .await?;
+        attempt.done = true;
         Ok((leader, answer.header, term))
     }
 

@@ -21,9 +21,10 @@ impl Handle {
     /// Proposes a command and waits until this member applied it.
     pub(super) async fn write(&self, command: kv::Command) -> Result<(kv::Response, u64), Status> {
         command.validate(&self.limits).map_err(ServeError::from)?;
-        let adds_data = !matches!(
+        // etcd's quota covers what can add data: puts, txns, grants.
+        let adds_data = matches!(
             command,
-            kv::Command::DeleteRange(_) | kv::Command::Compact(_)
+            kv::Command::Put(_) | kv::Command::Txn(_) | kv::Command::LeaseGrant { .. }
         );
         let db_size = self
             .cluster

@@ -37,11 +37,12 @@ pub(super) fn first_kv(response: &kv::ResponseOp) -> Option<&kv::KeyValue> {
     }
 }
 
-/// Deletes a queue key if the caller gave up before holding the lock.
-struct Attempt {
-    handle: Handle,
-    key: Vec<u8>,
-    done: bool,
+/// Deletes a queue key if the caller gave up (or failed) before holding
+/// the lock or leading the election, as etcd's recipes do.
+pub(super) struct Attempt {
+    pub(super) handle: Handle,
+    pub(super) key: Vec<u8>,
+    pub(super) done: bool,
 }
 
 impl Drop for Attempt {
