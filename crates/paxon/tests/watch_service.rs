@@ -225,3 +225,52 @@ async fn a_client_rewatching_from_its_last_revision_after_its_member_dies_sees_n
     assert_eq!(seen, history);
     assert!(history.len() >= 61, "every write is in the history");
 }
+
+fn signal(cluster: &Cluster, i: usize, signal: &str) {
+    let pid = cluster.members[i]
+        .child
+        .as_ref()
+        .expect("running")
+        .id()
+        .to_string();
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status();
+    assert!(status.is_ok_and(|s| s.success()), "kill {signal} {pid}");
+}
+
+#[tokio::test]
+async fn a_watcher_on_a_follower_paused_through_a_burst_of_writes_misses_nothing() {
+    let cluster = Cluster::start(3, "watch-burst");
+    let leader = cluster.leader().expect("a leader");
+    let follower = (leader + 1) % 3;
+    let mut watching = Client::connect([cluster.endpoint(follower)], None)
+        .await
+        .expect("connect");
+    let mut stream = watching
+        .watch("s", Some(WatchOptions::new().with_prefix()))
+        .await
+        .expect("watch");
+    assert!(next(&mut stream).await.created());
+    let mut writing = Client::connect([cluster.endpoint(leader)], None)
+        .await
+        .expect("connect");
+    // The follower sleeps through 150 writes of 20 kB, then applies them in
+    // a burst: its watcher's stream (64 messages) overflows and the
+    // watcher catches up from history. (The follower catches up from the
+    // leader's log, not a snapshot: the unit test
+    // `after_a_snapshot_watchers_resume_from_the_new_stores_history`
+    // covers that path.)
+    signal(&cluster, follower, "-STOP");
+    let mut written = Vec::new();
+    for i in 0..150 {
+        let (key, value) = (format!("s{}", i % 7), format!("{i}{}", "x".repeat(20_000)));
+        let put = writing.put(key.clone(), value.clone(), None).await;
+        let revision = put.expect("put").header().expect("header").revision();
+        written.push((revision, key, value));
+    }
+    signal(&cluster, follower, "-CONT");
+    let mut seen = Vec::new();
+    collect_through(&mut stream, written.last().expect("writes").0, &mut seen).await;
+    assert_eq!(seen, written);
+}
