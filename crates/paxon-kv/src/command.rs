@@ -21,6 +21,9 @@
 //! | 4 | `Compact` | `revision` i64, `physical` bool |
 //! | 5 | `LeaseGrant` | `id` i64, `ttl_s` i64 |
 //! | 6 | `LeaseRevoke` | `id` i64 |
+//! | 7 | `LeaseKeepAlive` | `id` i64 |
+//! | 8 | `LeaseTick` | `now_ms` i64 |
+//! | 9 | `LeasePromote` | `now_ms` i64 |
 //! | 16 | `Alarm` | `action` u8 (1 activate, 2 deactivate), `member` u64, `alarm` u8 (1 NOSPACE, 2 CORRUPT) |
 //!
 //! - put: `key`, `value` bytes, `lease` i64, flags u8 (bit 0 `prev_kv`,
@@ -60,6 +63,9 @@ mod tag {
     pub const COMPACT: u8 = 4;
     pub const LEASE_GRANT: u8 = 5;
     pub const LEASE_REVOKE: u8 = 6;
+    pub const LEASE_KEEP_ALIVE: u8 = 7;
+    pub const LEASE_TICK: u8 = 8;
+    pub const LEASE_PROMOTE: u8 = 9;
     pub const ALARM: u8 = 16;
 }
 
@@ -99,6 +105,24 @@ pub enum Command {
         /// The lease.
         id: LeaseId,
     },
+    /// etcd's `LeaseKeepAlive`: the lease lives a full TTL from the decree
+    /// time.
+    LeaseKeepAlive {
+        /// The lease.
+        id: LeaseId,
+    },
+    /// §3.3.3: the leader's clock, carried in a decree. Moves the decree
+    /// time forward and revokes the leases it expires.
+    LeaseTick {
+        /// Milliseconds since the Unix epoch, on the proposer's clock.
+        now_ms: i64,
+    },
+    /// A new leader's first word on leases (etcd's `lessor.Promote`):
+    /// every lease lives at least a full TTL from `now_ms`.
+    LeasePromote {
+        /// Milliseconds since the Unix epoch, on the new leader's clock.
+        now_ms: i64,
+    },
     /// etcd's `Alarm` with `ACTIVATE` or `DEACTIVATE`.
     Alarm {
         /// Raise or clear.
@@ -126,8 +150,22 @@ impl Command {
             Command::Compact(_)
             | Command::LeaseGrant { .. }
             | Command::LeaseRevoke { .. }
+            | Command::LeaseKeepAlive { .. }
+            | Command::LeaseTick { .. }
+            | Command::LeasePromote { .. }
             | Command::Alarm { .. } => Ok(()),
         }
+    }
+
+    /// Whether `encoded`, a command's encoding, is a `LeaseGrant` or a
+    /// `LeaseKeepAlive`: a deadline counted from the decree time, which
+    /// the leader proposes right before (it peeks at two bytes).
+    pub fn sets_lease_deadline(encoded: &[u8]) -> bool {
+        encoded.first() == Some(&COMMAND_VERSION)
+            && matches!(
+                encoded.get(1),
+                Some(&tag::LEASE_GRANT | &tag::LEASE_KEEP_ALIVE)
+            )
     }
 
     /// Appends the encoding of this command to `out`.
@@ -159,6 +197,18 @@ impl Command {
             Command::LeaseRevoke { id } => {
                 out.push(tag::LEASE_REVOKE);
                 put_i64(out, id.0);
+            }
+            Command::LeaseKeepAlive { id } => {
+                out.push(tag::LEASE_KEEP_ALIVE);
+                put_i64(out, id.0);
+            }
+            Command::LeaseTick { now_ms } => {
+                out.push(tag::LEASE_TICK);
+                put_i64(out, *now_ms);
+            }
+            Command::LeasePromote { now_ms } => {
+                out.push(tag::LEASE_PROMOTE);
+                put_i64(out, *now_ms);
             }
             Command::Alarm { action, alarm } => {
                 out.push(tag::ALARM);
@@ -194,6 +244,11 @@ impl Command {
             tag::LEASE_REVOKE => Command::LeaseRevoke {
                 id: LeaseId(r.i64()?),
             },
+            tag::LEASE_KEEP_ALIVE => Command::LeaseKeepAlive {
+                id: LeaseId(r.i64()?),
+            },
+            tag::LEASE_TICK => Command::LeaseTick { now_ms: r.i64()? },
+            tag::LEASE_PROMOTE => Command::LeasePromote { now_ms: r.i64()? },
             tag::ALARM => {
                 let action = match r.u8()? {
                     1 => AlarmAction::Activate,

@@ -1,13 +1,22 @@
-//! The lease table: just enough of etcd's lessor (`server/lease/lessor.go`)
-//! for keys to carry leases. A put naming an unknown lease fails; revoking
-//! a lease deletes its keys. Expiry, keep-alives and checkpoints belong to
-//! the Lease service: time enters only through decrees.
+//! The lease table, as etcd's lessor (`server/lease/lessor.go`), with time
+//! taken only from decrees (§3.3.3: the cheese inspector's license lasts
+//! until a time written in the decree, so every priest agrees when it ran
+//! out).
+//!
+//! The store keeps the *decree time* `now_ms`: the largest time any
+//! [`crate::Command::LeaseTick`] or [`crate::Command::LeasePromote`] has
+//! carried. A lease expires at the first tick whose time reaches its
+//! deadline; every replica applies that tick at the same slot, so every
+//! replica revokes the lease there. The proposer (the leader) reads its
+//! clock when it proposes a tick; the store never reads one.
 
 use std::collections::BTreeSet;
 
 use crate::error::KvError;
 use crate::request::DeleteRangeRequest;
-use crate::response::{Header, LeaseGrantResponse, LeaseRevokeResponse};
+use crate::response::{
+    Header, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseRevokeResponse, LeaseTickResponse,
+};
 use crate::store::Store;
 use crate::types::LeaseId;
 
@@ -18,6 +27,8 @@ pub const LEASE_TTL_MAX_S: i64 = 9_000_000_000;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
     pub(crate) ttl_s: i64,
+    /// The decree time at which it expires.
+    pub(crate) expiry_ms: i64,
     /// The live keys attached to it.
     pub(crate) keys: BTreeSet<Box<[u8]>>,
 }
@@ -28,10 +39,21 @@ impl Lease {
         self.ttl_s
     }
 
+    /// The decree time at which it expires: the first tick at or past it
+    /// revokes it.
+    pub fn expiry_ms(&self) -> i64 {
+        self.expiry_ms
+    }
+
     /// The live keys attached to it, in key order.
     pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
         self.keys.iter().map(|k| &**k)
     }
+}
+
+/// `now + ttl`, in milliseconds, without overflow.
+fn deadline_ms(now_ms: i64, ttl_s: i64) -> i64 {
+    now_ms.saturating_add(ttl_s.saturating_mul(1000))
 }
 
 impl Store {
@@ -45,9 +67,16 @@ impl Store {
         self.leases.iter().map(|(id, lease)| (*id, lease))
     }
 
+    /// The decree time: the largest time a tick or promotion carried (0
+    /// before the first).
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
     /// A `LeaseGrant` decree (etcd's `lessor.Grant`). The proposer chose a
     /// non-zero id and the TTL, already raised to the minimum it enforces;
-    /// granting does not advance the revision.
+    /// the lease expires TTL after the decree time. Granting does not
+    /// advance the revision.
     pub(crate) fn grant_lease(
         &mut self,
         id: LeaseId,
@@ -62,13 +91,12 @@ impl Store {
         if self.leases.contains_key(&id) {
             return Err(KvError::LeaseExists);
         }
-        self.leases.insert(
-            id,
-            Lease {
-                ttl_s,
-                keys: BTreeSet::new(),
-            },
-        );
+        let lease = Lease {
+            ttl_s,
+            expiry_ms: deadline_ms(self.now_ms, ttl_s),
+            keys: BTreeSet::new(),
+        };
+        self.leases.insert(id, lease);
         Ok(LeaseGrantResponse {
             header: Header {
                 revision: self.revision,
@@ -76,6 +104,62 @@ impl Store {
             id,
             ttl_s,
         })
+    }
+
+    /// A `LeaseKeepAlive` decree (etcd's `lessor.Renew`): the lease now
+    /// expires a full TTL after the decree time.
+    pub(crate) fn keep_alive(&mut self, id: LeaseId) -> Result<LeaseKeepAliveResponse, KvError> {
+        let now_ms = self.now_ms;
+        let lease = self.leases.get_mut(&id).ok_or(KvError::LeaseNotFound)?;
+        lease.expiry_ms = deadline_ms(now_ms, lease.ttl_s);
+        Ok(LeaseKeepAliveResponse {
+            header: Header {
+                revision: self.revision,
+            },
+            id,
+            ttl_s: lease.ttl_s,
+        })
+    }
+
+    /// A `LeaseTick` decree (§3.3.3): the decree time moves to `now_ms`
+    /// (never back), and every lease whose deadline it reaches is revoked,
+    /// in id order, each in its own revision as etcd's leader revokes them.
+    pub(crate) fn tick(&mut self, now_ms: i64) -> LeaseTickResponse {
+        self.now_ms = self.now_ms.max(now_ms);
+        let expired: Vec<LeaseId> = self
+            .leases
+            .iter()
+            .filter(|(_, lease)| lease.expiry_ms <= self.now_ms)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &expired {
+            self.revoke_lease(*id)
+                .expect("an expired lease is in the table");
+        }
+        LeaseTickResponse {
+            header: Header {
+                revision: self.revision,
+            },
+            expired,
+        }
+    }
+
+    /// A `LeasePromote` decree, proposed by a new leader before its first
+    /// tick (etcd's `lessor.Promote`): the decree time moves to `now_ms`,
+    /// and every lease lives at least a full TTL from then, so time spent
+    /// without a leader (when no keep-alive could be chosen) never expires
+    /// a lease.
+    pub(crate) fn promote(&mut self, now_ms: i64) -> LeaseTickResponse {
+        self.now_ms = self.now_ms.max(now_ms);
+        for lease in self.leases.values_mut() {
+            lease.expiry_ms = lease.expiry_ms.max(deadline_ms(self.now_ms, lease.ttl_s));
+        }
+        LeaseTickResponse {
+            header: Header {
+                revision: self.revision,
+            },
+            expired: Vec::new(),
+        }
     }
 
     /// A `LeaseRevoke` decree (etcd's `lessor.Revoke`): deletes the

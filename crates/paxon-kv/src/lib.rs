@@ -3,7 +3,8 @@
 //! etcd v3's key-value semantics as a deterministic state machine: one
 //! store-wide revision, per-key create/mod revisions and versions, MVCC
 //! history until compaction, `Range`, `Put`, `DeleteRange`, `Txn` (nested),
-//! `Compact`, a minimal lease table, and the watch events each write
+//! `Compact`, leases that expire by the time carried in decrees, and the
+//! watch events each write
 //! produces. In *The Part-Time Parliament*'s terms this is what the
 //! priests' decrees are about: every replica applies the chosen decrees to
 //! its [`Store`] in ledger order (§3.3.2: the law book is a snapshot of
@@ -29,6 +30,7 @@ mod alarm;
 mod command;
 mod compact;
 mod error;
+mod history;
 mod lease;
 mod mvcc;
 mod range;
@@ -52,11 +54,11 @@ pub use request::{
 };
 pub use response::{
     AlarmResponse, CompactionResponse, DeleteRangeResponse, Event, EventKind, Header,
-    LeaseGrantResponse, LeaseRevokeResponse, PutResponse, RangeResponse, Response, ResponseOp,
-    TxnResponse,
+    LeaseGrantResponse, LeaseKeepAliveResponse, LeaseRevokeResponse, LeaseTickResponse,
+    PutResponse, RangeResponse, Response, ResponseOp, TxnResponse,
 };
 pub use snapshot::SNAPSHOT_VERSION;
-pub use store::Store;
+pub use store::{range_contains, Store};
 pub use types::{KeyValue, LeaseId, Revision};
 pub use validate::{Limits, TXN_DEPTH_MAX};
 pub use wire::DecodeError;

@@ -87,6 +87,26 @@ pub struct LeaseGrantResponse {
     pub ttl_s: i64,
 }
 
+/// etcd's `LeaseKeepAliveResponse`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LeaseKeepAliveResponse {
+    /// The header.
+    pub header: Header,
+    /// The renewed lease.
+    pub id: LeaseId,
+    /// Its time to live, now counted again from the decree time.
+    pub ttl_s: i64,
+}
+
+/// The answer to a `LeaseTick` or `LeasePromote` decree.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LeaseTickResponse {
+    /// The header (advanced once per expired lease that held keys).
+    pub header: Header,
+    /// The leases that expired, in id order, each revoked.
+    pub expired: Vec<LeaseId>,
+}
+
 /// etcd's `LeaseRevokeResponse`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LeaseRevokeResponse {
@@ -119,6 +139,10 @@ pub enum Response {
     LeaseGrant(LeaseGrantResponse),
     /// To `Command::LeaseRevoke`.
     LeaseRevoke(LeaseRevokeResponse),
+    /// To `Command::LeaseKeepAlive`.
+    LeaseKeepAlive(LeaseKeepAliveResponse),
+    /// To `Command::LeaseTick` and `Command::LeasePromote`.
+    LeaseTick(LeaseTickResponse),
     /// To `Command::Alarm`.
     Alarm(AlarmResponse),
 }
@@ -133,6 +157,8 @@ impl Response {
             Response::Compact(r) => r.header,
             Response::LeaseGrant(r) => r.header,
             Response::LeaseRevoke(r) => r.header,
+            Response::LeaseKeepAlive(r) => r.header,
+            Response::LeaseTick(r) => r.header,
             Response::Alarm(r) => r.header,
         }
     }

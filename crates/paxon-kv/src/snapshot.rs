@@ -1,19 +1,21 @@
 //! The law book: the whole state as bytes, and back; and the state's hash.
 //!
-//! # Snapshot format, version 2
+//! # Snapshot format, version 3
 //!
 //! Primitives as in `wire.rs`: minimal LEB128 varints, zigzag `i64`,
 //! length-prefixed bytes.
 //!
 //! `[SNAPSHOT_VERSION u8]`, `revision` i64, `compacted` (bool, then i64 if
-//! set), leases (count, then `id` i64, `ttl_s` i64 each, ids strictly
-//! increasing), keys (count, then per key in strictly increasing order:
+//! set), the decree time `now_ms` i64, leases (count, then `id` i64,
+//! `ttl_s` i64, `expiry_ms` i64 each, ids strictly increasing), keys
+//! (count, then per key in strictly increasing order:
 //! `key` bytes, a count ≥ 1 of versions, each `rev` i64, `sub` u64,
 //! state u8 0 = tombstone or 1 = put followed by `value` bytes, `create`
 //! i64, `version` i64, `lease` i64), alarms (count, then `member` u64,
 //! `alarm` u8 each, strictly increasing), then the crc32c of everything
-//! before it, 4 bytes little-endian. Version 1 is the same without the
-//! alarms; it is still read.
+//! before it, 4 bytes little-endian. Earlier versions (1: no decree time,
+//! lease deadlines or alarms; 2: no alarms) are refused: they were never
+//! released.
 //!
 //! Which keys a lease holds is not stored: it follows from the keys. The
 //! encoding is canonical and [`Store::restore`] checks every invariant of
@@ -31,13 +33,10 @@ use crate::types::{LeaseId, Revision};
 use crate::wire::{put_bool, put_bytes, put_i64, put_len, put_u64, DecodeError, Reader};
 
 /// The version byte that starts every snapshot.
-pub const SNAPSHOT_VERSION: u8 = 2;
-
-/// The first version, without alarms: still restored.
-const SNAPSHOT_VERSION_NO_ALARMS: u8 = 1;
+pub const SNAPSHOT_VERSION: u8 = 3;
 
 const CHECKSUM_BYTES: usize = 4;
-const LEASE_BYTES_MIN: u64 = 2;
+const LEASE_BYTES_MIN: u64 = 3;
 const KEY_BYTES_MIN: u64 = 5;
 const VERSION_BYTES_MIN: u64 = 3;
 const ALARM_BYTES_MIN: u64 = 2;
@@ -53,10 +52,12 @@ impl Store {
         if let Some(c) = self.compacted {
             put_i64(&mut out, c.0);
         }
+        put_i64(&mut out, self.now_ms);
         put_len(&mut out, self.leases.len());
         for (id, lease) in &self.leases {
             put_i64(&mut out, id.0);
             put_i64(&mut out, lease.ttl_s);
+            put_i64(&mut out, lease.expiry_ms);
         }
         put_len(&mut out, self.keys.len());
         for (key, history) in &self.keys {
@@ -94,7 +95,7 @@ impl Store {
         }
         let mut r = Reader::new(body);
         let version = r.u8()?;
-        if version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_NO_ALARMS {
+        if version != SNAPSHOT_VERSION {
             return Err(DecodeError::UnknownVersion(version));
         }
         let mut store = Store::new();
@@ -104,11 +105,10 @@ impl Store {
         } else {
             None
         };
+        store.now_ms = r.i64()?;
         store.leases = get_leases(&mut r)?;
         store.keys = get_keys(&mut r)?;
-        if version == SNAPSHOT_VERSION {
-            store.alarms = get_alarms(&mut r)?;
-        }
+        store.alarms = get_alarms(&mut r)?;
         r.finish()?;
         store.attach_leases()?;
         store.size_bytes = store.keys.iter().map(|(k, h)| h.size_bytes(k.len())).sum();
@@ -203,7 +203,7 @@ fn get_leases(r: &mut Reader<'_>) -> Result<BTreeMap<LeaseId, Lease>, DecodeErro
     let mut leases = BTreeMap::new();
     let mut last = None;
     for _ in 0..r.count(LEASE_BYTES_MIN)? {
-        let (id, ttl_s) = (LeaseId(r.i64()?), r.i64()?);
+        let (id, ttl_s, expiry_ms) = (LeaseId(r.i64()?), r.i64()?, r.i64()?);
         if id.is_none() || ttl_s > LEASE_TTL_MAX_S || last.is_some_and(|l| l >= id) {
             return Err(DecodeError::Invalid(
                 "lease id zero, out of order, or TTL too large",
@@ -214,6 +214,7 @@ fn get_leases(r: &mut Reader<'_>) -> Result<BTreeMap<LeaseId, Lease>, DecodeErro
             id,
             Lease {
                 ttl_s,
+                expiry_ms,
                 keys: Default::default(),
             },
         );

@@ -38,6 +38,8 @@ pub struct Store {
     pub(crate) compacted: Option<Revision>,
     /// Granted leases and the live keys attached to each.
     pub(crate) leases: BTreeMap<LeaseId, Lease>,
+    /// The decree time (see `lease.rs`).
+    pub(crate) now_ms: i64,
     /// Sum of [`crate::mvcc::Version::size_bytes`] over every version.
     pub(crate) size_bytes: u64,
     /// Raised alarms (etcd's `alarmStore`).
@@ -54,6 +56,7 @@ impl Store {
             revision: Revision::EMPTY_STORE,
             compacted: None,
             leases: BTreeMap::new(),
+            now_ms: 0,
             size_bytes: 0,
             alarms: BTreeSet::new(),
             events: Vec::new(),
@@ -80,6 +83,9 @@ impl Store {
                 self.grant_lease(*id, *ttl_s).map(Response::LeaseGrant)
             }
             Command::LeaseRevoke { id } => self.revoke_lease(*id).map(Response::LeaseRevoke),
+            Command::LeaseKeepAlive { id } => self.keep_alive(*id).map(Response::LeaseKeepAlive),
+            Command::LeaseTick { now_ms } => Ok(Response::LeaseTick(self.tick(*now_ms))),
+            Command::LeasePromote { now_ms } => Ok(Response::LeaseTick(self.promote(*now_ms))),
             Command::Alarm { action, alarm } => {
                 Ok(Response::Alarm(self.apply_alarm(*action, *alarm)))
             }
@@ -207,6 +213,7 @@ impl PartialEq for Store {
             && self.compacted == other.compacted
             && self.size_bytes == other.size_bytes
             && self.leases == other.leases
+            && self.now_ms == other.now_ms
             && self.keys == other.keys
             && self.alarms == other.alarms
     }
@@ -245,4 +252,10 @@ pub(crate) fn key_span<'a>(
         end if end <= key => (Bound::Included(key), Bound::Excluded(key)),
         end => (Bound::Included(key), Bound::Excluded(end)),
     }
+}
+
+/// Whether `candidate` is among the keys `key` and `range_end` select, by
+/// the rules of [`key_span`] (a watch's filter on the events it is sent).
+pub fn range_contains(key: &[u8], range_end: &[u8], candidate: &[u8]) -> bool {
+    std::ops::RangeBounds::contains(&key_span(key, range_end), &candidate)
 }

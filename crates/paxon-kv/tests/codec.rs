@@ -44,6 +44,12 @@ fn compact_and_lease_commands_encode_to_the_documented_bytes() {
         [1, 5, 0xd8, 0x04, 120]
     );
     assert_eq!(encoded(&Command::LeaseRevoke { id: LeaseId(1) }), [1, 6, 2]);
+    assert_eq!(
+        encoded(&Command::LeaseKeepAlive { id: LeaseId(1) }),
+        [1, 7, 2]
+    );
+    assert_eq!(encoded(&Command::LeaseTick { now_ms: 3 }), [1, 8, 6]);
+    assert_eq!(encoded(&Command::LeasePromote { now_ms: -1 }), [1, 9, 1]);
 }
 
 #[test]

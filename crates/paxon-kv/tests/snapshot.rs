@@ -29,19 +29,21 @@ fn commands(max: usize) -> impl Strategy<Value = Vec<Command>> {
 #[test]
 fn empty_store_snapshot_is_the_documented_bytes() {
     let bytes = Store::new().snapshot();
-    // version 2, revision 1, not compacted, no leases, no keys, no alarms.
-    let body = [2, 2, 0, 0, 0, 0];
-    assert_eq!(&bytes[..6], body);
-    assert_eq!(bytes[6..], crc32c::crc32c(&body).to_le_bytes());
+    // version 3, revision 1, not compacted, decree time 0, no leases, no
+    // keys, no alarms.
+    let body = [3, 2, 0, 0, 0, 0, 0];
+    assert_eq!(&bytes[..7], body);
+    assert_eq!(bytes[7..], crc32c::crc32c(&body).to_le_bytes());
     assert_eq!(Store::restore(&bytes), Ok(Store::new()));
 }
 
 #[test]
-fn a_version_1_snapshot_without_alarms_is_still_restored() {
-    let body = [1, 2, 0, 0, 0];
-    let mut bytes = body.to_vec();
-    bytes.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
-    assert_eq!(Store::restore(&bytes), Ok(Store::new()));
+fn snapshots_of_unreleased_versions_are_refused() {
+    for body in [vec![1, 2, 0, 0, 0], vec![2, 2, 0, 0, 0, 0]] {
+        let mut bytes = body.clone();
+        bytes.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        assert!(Store::restore(&bytes).is_err(), "{body:?}");
+    }
 }
 
 #[test]
@@ -64,7 +66,7 @@ fn restore_rejects_a_bad_checksum_and_a_short_input() {
 #[test]
 fn restore_rejects_a_state_applying_could_not_produce() {
     // One key "k" whose only version is a put at revision 2 with version 2.
-    let mut body = vec![1, 4, 0, 0, 1, 1, b'k', 1, 4, 0, 1, 1, b'v', 4, 4, 0];
+    let mut body = vec![2, 4, 0, 0, 0, 1, 1, b'k', 1, 4, 0, 1, 1, b'v', 4, 4, 0];
     let sealed =
         |body: &Vec<u8>| [body.clone(), crc32c::crc32c(body).to_le_bytes().to_vec()].concat();
     assert_eq!(
@@ -73,7 +75,7 @@ fn restore_rejects_a_state_applying_could_not_produce() {
             "put starting a generation is inconsistent"
         ))
     );
-    body[14] = 2; // version 1: now consistent
+    body[15] = 2; // version 1: now consistent
     let store = Store::restore(&sealed(&body)).unwrap();
     assert_eq!(get(&store, "k").kvs, vec![kv("k", "v", 2, 2, 1)]);
 }
@@ -81,13 +83,13 @@ fn restore_rejects_a_state_applying_could_not_produce() {
 #[test]
 fn restore_rejects_an_implausibly_high_revision() {
     let sealed = |revision: u64| {
-        let mut body = vec![1];
+        let mut body = vec![2];
         let mut zigzag = revision << 1;
         while zigzag >= 0x80 {
             body.push(zigzag as u8 | 0x80);
             zigzag >>= 7;
         }
-        body.extend([zigzag as u8, 0, 0, 0]);
+        body.extend([zigzag as u8, 0, 0, 0, 0]);
         [body.clone(), crc32c::crc32c(&body).to_le_bytes().to_vec()].concat()
     };
     assert_eq!(

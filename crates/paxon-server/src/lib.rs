@@ -12,10 +12,12 @@ pub mod config;
 pub mod disk;
 pub mod error;
 pub mod grpc;
+pub mod lease;
 pub mod member;
 pub mod peer;
 mod serve;
 pub mod state;
 pub mod transport;
+pub mod watch;
 
 pub use serve::serve;

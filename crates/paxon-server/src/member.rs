@@ -14,9 +14,15 @@ use tokio::sync::{mpsc, oneshot};
 use crate::catchup::{ChunkOf, Incoming, Outgoing, Received};
 use crate::disk::Disk;
 use crate::error::ServeError;
+use crate::lease::{LeaseClock, LeaseQuery};
 use crate::peer::PeerFrame;
 use crate::state::{self, StateMachine};
 use crate::transport::{Inbound, Transport};
+use crate::watch::{Hub, WatchOp};
+
+/// How often watchers that ask for it get a progress notification (etcd's
+/// default).
+pub const WATCH_PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_secs(600);
 
 /// A request not answered by then fails with "request timed out".
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(7);
@@ -39,6 +45,10 @@ pub enum ClientOp {
         /// Where the answer goes.
         reply: ReadReply,
     },
+    /// A watch stream's request to the hub.
+    Watch(WatchOp),
+    /// A read of the lease table.
+    Lease(LeaseQuery),
     /// What `Maintenance.Status` and `Cluster.MemberList` report.
     Status {
         /// Where the answer goes.
@@ -138,6 +148,10 @@ pub struct Member {
     outgoing: Outgoing,
     /// The snapshot being received, if any.
     incoming: Incoming,
+    /// Every watcher on this member.
+    watch: Hub,
+    /// When this member, leading, last proposed its time (§3.3.3).
+    lease_clock: LeaseClock,
 }
 
 impl Member {
@@ -170,7 +184,46 @@ impl Member {
             machine_applied,
             outgoing: Outgoing::default(),
             incoming: Incoming::default(),
+            watch: Hub::new(WATCH_PROGRESS_NOTIFY_INTERVAL),
+            lease_clock: LeaseClock::new(),
         }
+    }
+
+    /// The ballot round: etcd's raft term in response headers.
+    fn term(&self) -> u64 {
+        self.replica.promised().round
+    }
+
+    /// Every tick: lagging watchers catch up; the leader proposes its time
+    /// while leases exist.
+    fn on_tick(&mut self) {
+        self.watch.catch_up(self.machine.store(), self.term());
+        if self.replica.is_leader() {
+            if let Some(tick) = self.lease_clock.due(self.machine.store()) {
+                self.propose_own(&tick);
+            }
+        }
+    }
+
+    /// Proposes a decree of the member's own (time, promotion); nobody
+    /// waits for its answer, and if it is not chosen the next one will be.
+    fn propose_own(&mut self, command: &paxon_kv::Command) {
+        let decree = encode_decree(self.me, 0, command);
+        if let Err(error) = self.replica.propose(decree) {
+            tracing::debug!(?error, "could not propose the leader's time");
+        }
+    }
+
+    /// Proposes a client's decree as leader, after the leader's time if
+    /// the decree counts a lease deadline from it (§3.3.3).
+    fn propose_client(&mut self, decree: Bytes) -> Result<(), ProposeError> {
+        if let Some(tick) = self
+            .lease_clock
+            .before(decree.get(16..).unwrap_or_default())
+        {
+            self.propose_own(&tick);
+        }
+        self.replica.propose(decree)
     }
 
     /// Runs until every input channel closes.
@@ -207,6 +260,7 @@ impl Member {
                     for (to, frame) in self.outgoing.tick(Instant::now()) {
                         self.transport.send(to, &frame);
                     }
+                    self.on_tick();
                 }
             }
             self.drain();
@@ -231,7 +285,7 @@ impl Member {
                 }
             }
             PeerFrame::Forward { id, command } => {
-                if let Err(error) = self.replica.propose(command) {
+                if let Err(error) = self.propose_client(command) {
                     let leader = leader_of(&error);
                     self.transport
                         .send(from, &PeerFrame::Rejected { id, leader });
@@ -318,6 +372,8 @@ impl Member {
                     let _ = reply.send(self.termed(self.machine.range(&request)));
                 }
             }
+            ClientOp::Watch(op) => self.watch.handle(op, self.machine.store(), self.term()),
+            ClientOp::Lease(query) => query.answer(self.machine.store(), self.term()),
             ClientOp::Status { reply } => {
                 let _ = reply.send(self.status());
             }
@@ -356,8 +412,7 @@ impl Member {
         let id = self.next_id;
         let decree = encode_decree(self.me, id, &command);
         let outcome = if self.replica.is_leader() {
-            self.replica
-                .propose(decree)
+            self.propose_client(decree)
                 .map(|()| None)
                 .map_err(|e| match e {
                     ProposeError::Busy => ServeError::TooManyRequests,
@@ -485,6 +540,10 @@ impl Member {
             Action::LeaderChanged { leader, ballot } => {
                 tracing::info!(?leader, %ballot, "leader changed");
                 self.fail_forwards_not_to(leader);
+                if leader == Some(self.me) {
+                    let promote = self.lease_clock.promote();
+                    self.propose_own(&promote);
+                }
             }
         }
     }
@@ -533,6 +592,9 @@ impl Member {
                     continue;
                 };
                 let applied = self.machine.apply(&command);
+                let events = self.machine.take_events();
+                self.watch
+                    .publish(&events, self.machine.store(), self.term());
                 let applied = self.termed(applied);
                 if origin == self.me {
                     if let Some((_, Pending::Write(reply, _))) = self.pending.remove(&id) {
@@ -619,6 +681,7 @@ impl Member {
         }
         self.snapshot = (slot, state);
         tracing::info!(%slot, "installed a snapshot from a peer");
+        self.watch.restart_all(self.machine.store(), self.term());
         self.serve_reads_through(slot);
     }
 }

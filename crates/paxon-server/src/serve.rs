@@ -94,6 +94,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         max_request_bytes: config.max_request_bytes,
         quota_backend_bytes: config.quota_backend_bytes,
         db_size,
+        lease_ttl_min_s: lease_ttl_min_s(&config),
     });
     let handle = Handle::new(inbox_tx, cluster, limits);
     tracing::info!(name = %config.name, id = %format!("{:x}", me.0), "paxon member starting");
@@ -136,6 +137,15 @@ fn core_config(me: NodeId, ids: &[NodeId], config: &ServeConfig) -> (Config, Dur
     core.election_timeout_ticks = (config.election_timeout_ms / tick_ms).max(4);
     core.announce_commit_at_once = true;
     (core, Duration::from_millis(tick_ms))
+}
+
+/// etcd's `minTTL`: `(3 × election ticks / 2) × heartbeat`, in whole
+/// seconds rounded up.
+fn lease_ttl_min_s(config: &ServeConfig) -> i64 {
+    let heartbeat_ms = config.heartbeat_interval_ms.max(1);
+    let election_ticks = config.election_timeout_ms / heartbeat_ms;
+    let min_ms = (3 * election_ticks / 2) * heartbeat_ms;
+    (min_ms as i64 + 999) / 1000
 }
 
 fn peer_inbox(inbox: &mpsc::Sender<Input>) -> mpsc::Sender<transport::Inbound> {

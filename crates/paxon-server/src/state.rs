@@ -51,10 +51,17 @@ impl StateMachine {
 
     /// Applies a chosen command; the result is the same on every member.
     pub fn apply(&mut self, command: &Command) -> Result<Applied, ServeError> {
-        let result = self.store.apply(command);
-        // Watch is not served yet: drop the events the store produced.
-        let _ = self.store.take_events();
-        result.map_err(ServeError::from)
+        self.store.apply(command).map_err(ServeError::from)
+    }
+
+    /// The watch events of the latest `apply`, in revision order.
+    pub fn take_events(&mut self) -> Vec<paxon_kv::Event> {
+        self.store.take_events()
+    }
+
+    /// The applied store (for the watch hub and the lease table).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Serves a Range from the applied state.

@@ -992,41 +992,6 @@ async fn methods_not_built_yet_answer_unimplemented_naming_the_method() {
         );
     };
     expect(
-        "Lease.LeaseGrant",
-        status(client.lease_grant(10, None).await, "lease grant"),
-    );
-    expect(
-        "Lease.LeaseRevoke",
-        status(client.lease_revoke(1).await, "lease revoke"),
-    );
-    expect(
-        "Lease.LeaseTimeToLive",
-        status(client.lease_time_to_live(1, None).await, "lease ttl"),
-    );
-    expect("Lease.LeaseLeases", status(client.leases().await, "leases"));
-    expect(
-        "Lease.LeaseKeepAlive",
-        status(client.lease_keep_alive(1).await, "keep alive"),
-    );
-    expect(
-        "Watch.Watch",
-        status(client.watch("k", None).await, "watch"),
-    );
-    expect("Lock.Lock", status(client.lock("l", None).await, "lock"));
-    expect("Lock.Unlock", status(client.unlock("l").await, "unlock"));
-    expect(
-        "Election.Campaign",
-        status(client.campaign("e", "v", 1).await, "campaign"),
-    );
-    expect(
-        "Election.Leader",
-        status(client.leader("e").await, "leader"),
-    );
-    expect(
-        "Election.Observe",
-        status(client.observe("e").await, "observe"),
-    );
-    expect(
         "Auth.AuthEnable",
         status(client.auth_enable().await, "auth enable"),
     );

@@ -250,6 +250,9 @@ pub fn command() -> impl Strategy<Value = Command> {
             action: if raise { AlarmAction::Activate } else { AlarmAction::Deactivate },
             alarm: AlarmMember { member, alarm: if corrupt { AlarmType::Corrupt } else { AlarmType::NoSpace } },
         }),
+        1 => (1i64..4).prop_map(|id| Command::LeaseKeepAlive { id: LeaseId(id) }),
+        1 => (0i64..200_000).prop_map(|now_ms| Command::LeaseTick { now_ms }),
+        1 => (0i64..200_000).prop_map(|now_ms| Command::LeasePromote { now_ms }),
     ]
 }
 

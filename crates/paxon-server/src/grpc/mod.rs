@@ -3,8 +3,13 @@
 
 mod cluster;
 mod convert;
+mod election;
 mod kv;
+mod lease;
+mod lock;
 pub mod unimplemented;
+mod wait;
+mod watch;
 
 use std::sync::Arc;
 
@@ -44,12 +49,15 @@ pub struct ClusterInfo {
     pub quota_backend_bytes: u64,
     /// The store's size, published by the driver after every apply.
     pub db_size: Arc<std::sync::atomic::AtomicU64>,
+    /// The shortest lease TTL granted (etcd's `minTTL`: 1.5 election
+    /// timeouts, rounded up to a second); shorter requests are raised.
+    pub lease_ttl_min_s: i64,
 }
 
 /// The services' handle on the member.
 #[derive(Clone)]
 pub struct Handle {
-    inbox: mpsc::Sender<Input>,
+    pub(crate) inbox: mpsc::Sender<Input>,
     cluster: Arc<ClusterInfo>,
     limits: paxon_kv::Limits,
 }
@@ -109,10 +117,12 @@ pub fn router(handle: Handle) -> tonic::transport::server::Router {
     tonic::transport::Server::builder()
         .add_service(pb::kv_server::KvServer::new(handle.clone()).max_decoding_message_size(size))
         .add_service(pb::cluster_server::ClusterServer::new(handle.clone()))
-        .add_service(pb::maintenance_server::MaintenanceServer::new(handle))
-        .add_service(pb::watch_server::WatchServer::new(NotYet))
-        .add_service(pb::lease_server::LeaseServer::new(NotYet))
+        .add_service(pb::maintenance_server::MaintenanceServer::new(
+            handle.clone(),
+        ))
+        .add_service(pb::watch_server::WatchServer::new(handle.clone()))
+        .add_service(pb::lease_server::LeaseServer::new(handle.clone()))
         .add_service(pb::auth_server::AuthServer::new(NotYet))
-        .add_service(lpb::lock_server::LockServer::new(NotYet))
-        .add_service(epb::election_server::ElectionServer::new(NotYet))
+        .add_service(lpb::lock_server::LockServer::new(handle.clone()))
+        .add_service(epb::election_server::ElectionServer::new(handle))
 }

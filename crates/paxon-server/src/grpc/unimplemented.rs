@@ -7,9 +7,8 @@ use std::pin::Pin;
 
 use paxon_proto::etcdserverpb as pb;
 use paxon_proto::unimplemented;
-use paxon_proto::{v3electionpb as epb, v3lockpb as lpb};
 use tokio_stream::Stream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status};
 
 /// A stream that never yields (the methods return before using it).
 pub type NoStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -38,34 +37,6 @@ macro_rules! unimplemented_methods {
 pub struct NotYet;
 
 #[tonic::async_trait]
-impl pb::watch_server::Watch for NotYet {
-    type WatchStream = NoStream<pb::WatchResponse>;
-    async fn watch(
-        &self,
-        _: Request<Streaming<pb::WatchRequest>>,
-    ) -> Result<Response<Self::WatchStream>, Status> {
-        Err(unimplemented("Watch.Watch"))
-    }
-}
-
-#[tonic::async_trait]
-impl pb::lease_server::Lease for NotYet {
-    type LeaseKeepAliveStream = NoStream<pb::LeaseKeepAliveResponse>;
-    unimplemented_methods! { "Lease";
-        lease_grant, "LeaseGrant", pb::LeaseGrantRequest, pb::LeaseGrantResponse;
-        lease_revoke, "LeaseRevoke", pb::LeaseRevokeRequest, pb::LeaseRevokeResponse;
-        lease_time_to_live, "LeaseTimeToLive", pb::LeaseTimeToLiveRequest, pb::LeaseTimeToLiveResponse;
-        lease_leases, "LeaseLeases", pb::LeaseLeasesRequest, pb::LeaseLeasesResponse;
-    }
-    async fn lease_keep_alive(
-        &self,
-        _: Request<Streaming<pb::LeaseKeepAliveRequest>>,
-    ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
-        Err(unimplemented("Lease.LeaseKeepAlive"))
-    }
-}
-
-#[tonic::async_trait]
 impl pb::auth_server::Auth for NotYet {
     unimplemented_methods! { "Auth";
         auth_enable, "AuthEnable", pb::AuthEnableRequest, pb::AuthEnableResponse;
@@ -85,30 +56,5 @@ impl pb::auth_server::Auth for NotYet {
         role_delete, "RoleDelete", pb::AuthRoleDeleteRequest, pb::AuthRoleDeleteResponse;
         role_grant_permission, "RoleGrantPermission", pb::AuthRoleGrantPermissionRequest, pb::AuthRoleGrantPermissionResponse;
         role_revoke_permission, "RoleRevokePermission", pb::AuthRoleRevokePermissionRequest, pb::AuthRoleRevokePermissionResponse;
-    }
-}
-
-#[tonic::async_trait]
-impl lpb::lock_server::Lock for NotYet {
-    unimplemented_methods! { "Lock";
-        lock, "Lock", lpb::LockRequest, lpb::LockResponse;
-        unlock, "Unlock", lpb::UnlockRequest, lpb::UnlockResponse;
-    }
-}
-
-#[tonic::async_trait]
-impl epb::election_server::Election for NotYet {
-    type ObserveStream = NoStream<epb::LeaderResponse>;
-    unimplemented_methods! { "Election";
-        campaign, "Campaign", epb::CampaignRequest, epb::CampaignResponse;
-        proclaim, "Proclaim", epb::ProclaimRequest, epb::ProclaimResponse;
-        leader, "Leader", epb::LeaderRequest, epb::LeaderResponse;
-        resign, "Resign", epb::ResignRequest, epb::ResignResponse;
-    }
-    async fn observe(
-        &self,
-        _: Request<epb::LeaderRequest>,
-    ) -> Result<Response<Self::ObserveStream>, Status> {
-        Err(unimplemented("Election.Observe"))
     }
 }
