@@ -66,7 +66,7 @@ fn restore_rejects_a_bad_checksum_and_a_short_input() {
 #[test]
 fn restore_rejects_a_state_applying_could_not_produce() {
     // One key "k" whose only version is a put at revision 2 with version 2.
-    let mut body = vec![2, 4, 0, 0, 0, 1, 1, b'k', 1, 4, 0, 1, 1, b'v', 4, 4, 0];
+    let mut body = vec![3, 4, 0, 0, 0, 1, 1, b'k', 1, 4, 0, 1, 1, b'v', 4, 4, 0, 0];
     let sealed =
         |body: &Vec<u8>| [body.clone(), crc32c::crc32c(body).to_le_bytes().to_vec()].concat();
     assert_eq!(
@@ -83,13 +83,13 @@ fn restore_rejects_a_state_applying_could_not_produce() {
 #[test]
 fn restore_rejects_an_implausibly_high_revision() {
     let sealed = |revision: u64| {
-        let mut body = vec![2];
+        let mut body = vec![3];
         let mut zigzag = revision << 1;
         while zigzag >= 0x80 {
             body.push(zigzag as u8 | 0x80);
             zigzag >>= 7;
         }
-        body.extend([zigzag as u8, 0, 0, 0, 0]);
+        body.extend([zigzag as u8, 0, 0, 0, 0, 0]);
         [body.clone(), crc32c::crc32c(&body).to_le_bytes().to_vec()].concat()
     };
     assert_eq!(
