@@ -27,11 +27,11 @@ impl Sim {
     /// snapshot restored on a laggard included).
     pub(crate) fn check_state_agreement(&mut self, id: NodeId, slot: Slot) {
         let store = &self.nodes[&id].store;
-        let state = (store.revision(), store.hash());
+        let state = (store.revision(), store.hash(), store.lease_digest());
         match self.states.get(&slot) {
             Some(existing) if *existing != state => {
                 let message = format!(
-                    "{id} holds (revision, hash) {state:?} after {slot}, another replica {existing:?}"
+                    "{id} holds (revision, HashKV, leases) {state:?} after {slot}, another replica {existing:?}"
                 );
                 self.fail("state machine agreement", message);
             }

@@ -111,6 +111,7 @@ impl Sim {
         self.trace.step(&[3, id.0]);
         node.replica.as_mut().expect("up").handle_tick();
         self.maybe_compact(id);
+        self.maybe_lease_work(id);
         let node = self.node_mut(id);
         let tick = node.tick_micros;
         self.schedule(
@@ -152,8 +153,8 @@ impl Sim {
         {
             return;
         }
-        self.compactions += 1;
-        let command = Command::compact(self.compactions, revision - KEEP_REVISIONS);
+        self.system_seq += 1;
+        let command = Command::compact(self.system_seq, revision - KEEP_REVISIONS);
         let _ = replica.propose(command.encode());
     }
 
@@ -267,6 +268,9 @@ impl Sim {
             Action::LeaderChanged { leader, ballot } => {
                 self.trace
                     .line(|| format!("t={} {id} leader now {leader:?} ({ballot})", self.now));
+                if leader == Some(id) {
+                    self.promote_leases(id);
+                }
             }
         }
     }

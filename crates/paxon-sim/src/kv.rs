@@ -144,15 +144,23 @@ impl Command {
     /// A compaction of the history before `revision`, proposed by the
     /// simulator as an operator would.
     pub fn compact(seq: u64, revision: i64) -> Command {
+        Command::system(
+            seq,
+            KvCommand::Compact(CompactionRequest {
+                revision: Revision(revision),
+                physical: false,
+            }),
+        )
+    }
+
+    /// A command the simulator itself proposes (request number `seq`).
+    pub fn system(seq: u64, command: KvCommand) -> Command {
         Command {
             id: RequestId {
                 client: SYSTEM_CLIENT,
                 seq,
             },
-            command: KvCommand::Compact(CompactionRequest {
-                revision: Revision(revision),
-                physical: false,
-            }),
+            command,
         }
     }
 
@@ -240,6 +248,25 @@ impl Store {
     /// the same decrees.
     pub fn hash(&self) -> u32 {
         self.store.hash()
+    }
+
+    /// A digest of the decree time and the lease table (HashKV leaves
+    /// leases out): id, TTL and deadline of every lease.
+    pub fn lease_digest(&self) -> u64 {
+        let mut digest: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut mix = |word: i64| {
+            for byte in word.to_le_bytes() {
+                digest ^= u64::from(byte);
+                digest = digest.wrapping_mul(0x100_0000_01b3);
+            }
+        };
+        mix(self.store.now_ms());
+        for (id, lease) in self.store.leases() {
+            mix(id.0);
+            mix(lease.ttl_s());
+            mix(lease.expiry_ms());
+        }
+        digest
     }
 
     /// The store encoded for a snapshot (the server's format).

@@ -20,6 +20,7 @@ pub mod client;
 mod driver;
 mod faults;
 pub mod kv;
+mod leases;
 pub mod network;
 pub mod node;
 pub mod options;

@@ -14,8 +14,8 @@ use std::time::Instant;
 use paxon_sim::{run_seed, FaultMix, Options, Outcome, Report};
 
 const USAGE: &str = "usage: paxon-sim [--seeds A..B | --replay SEED] [--nodes N] [--steps N]
-                 [--clients N] [--faults all|none|network,partitions,crashes,clocks,bit-flips]
-                 [--planted-bug N] [--threads N] [--verbose]";
+                 [--clients N] [--faults all|none|network,partitions,crashes,clocks,bit-flips,wipes]
+                 [--no-leases] [--planted-bug N] [--threads N] [--verbose]";
 
 struct Args {
     seeds: Range<u64>,
@@ -48,6 +48,7 @@ fn parse_args() -> Result<Args, String> {
             "--planted-bug" => args.options.planted_bug = Some(parse_num(&value()?)? as u8),
             "--threads" => args.threads = parse_num(&value()?)?.max(1) as usize,
             "--verbose" | "-v" => args.verbose = true,
+            "--no-leases" => args.options.leases = false,
             "--help" | "-h" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }

@@ -85,6 +85,8 @@ pub struct Options {
     pub liveness_bound_ticks: u64,
     /// A planted bug to switch on (needs the `planted-bugs` feature).
     pub planted_bug: Option<u8>,
+    /// The leader runs a lease workload beside the clients (`leases.rs`).
+    pub leases: bool,
 }
 
 impl Default for Options {
@@ -97,6 +99,7 @@ impl Default for Options {
             faults: FaultMix::ALL,
             liveness_bound_ticks: 1_000,
             planted_bug: None,
+            leases: true,
         }
     }
 }

@@ -127,9 +127,9 @@ pub(crate) struct Sim {
     pub(crate) chosen: BTreeMap<Slot, Value>,
     /// The store's (revision, HashKV) after each slot, as the first replica
     /// to apply it found it (state machine agreement).
-    pub(crate) states: BTreeMap<Slot, (i64, u32)>,
-    /// Compactions the simulator proposed (their request numbers).
-    pub(crate) compactions: u64,
+    pub(crate) states: BTreeMap<Slot, (i64, u32, u64)>,
+    /// Commands the simulator itself proposed (compactions, leases).
+    pub(crate) system_seq: u64,
     /// Highest ballot each replica revealed in a Promise or Accepted.
     pub(crate) revealed: BTreeMap<NodeId, Ballot>,
     /// Set once the faults have healed.
@@ -182,7 +182,7 @@ impl Sim {
             trace: Trace::default(),
             chosen: BTreeMap::new(),
             states: BTreeMap::new(),
-            compactions: 0,
+            system_seq: 0,
             revealed: BTreeMap::new(),
             healed_at: None,
             faults_injected: 0,
