@@ -30,8 +30,11 @@
 //! The leader of such a ballot tells every member (`Message::Recovered`);
 //! each keeps the news, to vouch later for a recovering member that missed
 //! it. A leader whose phase 1 did not hear from every member, and that
-//! hears from a recovering member nobody can vouch for, runs phase 1 again
-//! (at most once per [`FULL_PHASE1_EVERY_TIMEOUTS`] election timeouts).
+//! hears from a recovering member nobody can vouch for while every member
+//! is live, runs phase 1 again and waits for all of them (at most once per
+//! [`FULL_PHASE1_EVERY_TIMEOUTS`] election timeouts). A recovering member
+//! nobody vouched for waits twice as long as the others before it
+//! campaigns, so that it does not keep pre-empting whole members.
 
 use crate::election::Role;
 use crate::message::Message;
@@ -159,15 +162,30 @@ impl Replica {
         true
     }
 
+    /// Whether every member was heard within an election timeout (a phase 1
+    /// that waits for all of them can succeed).
+    fn hears_everyone(&self, leadership: &crate::proposer::Leadership) -> bool {
+        let horizon = self
+            .now_ticks
+            .saturating_sub(self.config.election_timeout_ticks);
+        let me = self.member_index(self.config.id);
+        leadership
+            .heard_ticks
+            .iter()
+            .enumerate()
+            .all(|(i, heard)| i == me || *heard >= horizon)
+    }
+
     /// A heartbeat ack from `from`, recovering on disk number `disk`.
     pub(crate) fn heard_recovering(&mut self, from: NodeId, ballot: Ballot, disk: u64) {
         let Role::Leader(leadership) = &self.role else {
             return;
         };
+        let everyone = self.hears_everyone(leadership);
         if leadership.ballot != ballot || self.vouch_for(from, disk) {
             return;
         }
-        if self.now_ticks >= self.full_phase1_not_before {
+        if self.now_ticks >= self.full_phase1_not_before && everyone {
             self.full_phase1_not_before =
                 self.now_ticks + FULL_PHASE1_EVERY_TIMEOUTS * self.config.election_timeout_ticks;
             // Phase 1 again, waiting for every member this time.

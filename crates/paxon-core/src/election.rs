@@ -64,7 +64,16 @@ impl Replica {
     /// president is chosen; randomised timeouts make duels rare).
     pub(crate) fn reset_election_timer(&mut self) {
         let timeout = self.config.election_timeout_ticks;
-        self.election_deadline = self.now_ticks + self.rng.range(timeout, 2 * timeout);
+        // A recovering replica that nobody vouched for can only win a
+        // phase 1 that every member answers: it waits longer, so that
+        // whole members campaign first and it does not keep pre-empting
+        // them (amnesia.rs).
+        let (low, high) = if self.is_recovering() && self.recovery.is_none() {
+            (2 * timeout, 4 * timeout)
+        } else {
+            (timeout, 2 * timeout)
+        };
+        self.election_deadline = self.now_ticks + self.rng.range(low, high);
     }
 
     /// A follower or candidate that heard no leader in time tries to lead.
