@@ -5,18 +5,7 @@ mod cluster;
 
 use std::time::{Duration, Instant};
 
-use cluster::{etcdctl, first_segment, stderr, stdout, Cluster};
-
-/// Runs `args` and asserts etcdctl's exact stdout.
-fn expect(cluster: &Cluster, args: &[&str], expected: &str) {
-    let out = cluster.etcdctl(args);
-    assert!(
-        out.status.success(),
-        "etcdctl {args:?} failed: {}",
-        stderr(&out)
-    );
-    assert_eq!(stdout(&out), expected, "etcdctl {args:?}");
-}
+use cluster::{etcdctl, expect, first_segment, stderr, stdout, Cluster};
 
 /// Writes until a write goes through (bounded): right after a member is
 /// killed, a write may fail as etcd's would ("leader changed", "request

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster::Cluster;
+use cluster::{Background, Cluster};
 
 /// What the record of a fenced resource accepts: a write carries the
 /// writer's fencing token and is refused if a higher token has been seen
@@ -129,68 +129,6 @@ fn fence_refuses_a_token_lower_than_one_already_seen() {
     ]);
     assert_eq!(accepted.len(), 3);
     assert_eq!(refused, ["end 5 a after token 9"]);
-}
-
-/// A long-running etcdctl whose output is collected; killed when dropped.
-struct Background {
-    child: std::process::Child,
-    out: Arc<std::sync::Mutex<String>>,
-}
-
-impl Background {
-    fn start(endpoints: &str, args: &[&str]) -> Background {
-        use std::io::Read;
-        let mut child = Command::new("etcdctl")
-            .env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={endpoints}"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcdctl is installed");
-        let mut pipe = child.stdout.take().expect("stdout");
-        let out = Arc::new(std::sync::Mutex::new(String::new()));
-        let sink = Arc::clone(&out);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Background { child, out }
-    }
-
-    fn output(&self) -> String {
-        self.out.lock().unwrap().clone()
-    }
-
-    /// Ctrl-C: etcdctl resigns or unlocks before it exits.
-    fn interrupt(mut self) {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-INT", &pid]).status();
-        assert!(status.is_ok_and(|s| s.success()), "kill -INT {pid}");
-        let _ = self.child.wait();
-    }
-
-    /// Waits (bounded) for `lines` lines of output, then returns it.
-    fn lines(&self, lines: usize) -> String {
-        let start = Instant::now();
-        while self.output().lines().count() < lines && start.elapsed() < Duration::from_secs(15) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        self.output()
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// "<prefix>/<lease id in hex>": a queue key of etcdctl's session lease.

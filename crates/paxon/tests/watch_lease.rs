@@ -4,76 +4,9 @@
 
 mod cluster;
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cluster::{stderr, stdout, Cluster};
-
-/// A long-running etcdctl (watch, keep-alive, elect) whose output is
-/// collected as it comes; killed when dropped.
-struct Background {
-    child: Child,
-    out: Arc<Mutex<String>>,
-}
-
-impl Background {
-    fn start(endpoints: &str, args: &[&str]) -> Background {
-        let mut child = Command::new("etcdctl")
-            .env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={endpoints}"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcdctl is installed");
-        let mut pipe = child.stdout.take().expect("stdout");
-        let out = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&out);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                let text = String::from_utf8_lossy(&buf[..n]);
-                sink.lock().unwrap().push_str(&text);
-            }
-        });
-        Background { child, out }
-    }
-
-    fn output(&self) -> String {
-        self.out.lock().unwrap().clone()
-    }
-
-    /// Waits (bounded) until the output is `expected`, then a little
-    /// longer to see that nothing more (a duplicate) follows.
-    fn expect_output(&self, expected: &str) {
-        let start = Instant::now();
-        while !self.output().starts_with(expected) && start.elapsed() < Duration::from_secs(15) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(400));
-        assert_eq!(self.output(), expected);
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn expect(cluster: &Cluster, args: &[&str], expected: &str) {
-    let out = cluster.etcdctl(args);
-    assert!(
-        out.status.success(),
-        "etcdctl {args:?} failed: {}",
-        stderr(&out)
-    );
-    assert_eq!(stdout(&out), expected, "etcdctl {args:?}");
-}
+use cluster::{expect, stderr, stdout, Background, Cluster};
 
 fn expect_error(cluster: &Cluster, args: &[&str], error: &str) {
     let out = cluster.etcdctl(args);

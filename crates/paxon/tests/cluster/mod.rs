@@ -234,3 +234,87 @@ pub fn first_segment(data_dir: &Path) -> PathBuf {
     names.sort();
     names.remove(0)
 }
+
+/// Runs `args` against every endpoint and asserts etcdctl's exact stdout.
+pub fn expect(cluster: &Cluster, args: &[&str], expected: &str) {
+    let out = cluster.etcdctl(args);
+    assert!(
+        out.status.success(),
+        "etcdctl {args:?} failed: {}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), expected, "etcdctl {args:?}");
+}
+
+/// A long-running etcdctl (watch, lease keep-alive, lock, elect) whose
+/// output is collected as it comes; killed when dropped.
+pub struct Background {
+    child: Child,
+    out: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Background {
+    pub fn start(endpoints: &str, args: &[&str]) -> Background {
+        use std::io::Read;
+        let mut child = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={endpoints}"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcdctl is installed");
+        let mut pipe = child.stdout.take().expect("stdout");
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&out);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                sink.lock().unwrap().push_str(&text);
+            }
+        });
+        Background { child, out }
+    }
+
+    pub fn output(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until the output is `expected`, then a little
+    /// longer to see that nothing more (a duplicate) follows.
+    pub fn expect_output(&self, expected: &str) {
+        let start = Instant::now();
+        while !self.output().starts_with(expected) && start.elapsed() < Duration::from_secs(15) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(self.output(), expected);
+    }
+
+    /// Waits (bounded) for `lines` lines of output, then returns it.
+    pub fn lines(&self, lines: usize) -> String {
+        let start = Instant::now();
+        while self.output().lines().count() < lines && start.elapsed() < Duration::from_secs(15) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        self.output()
+    }
+
+    /// Ctrl-C: etcdctl resigns or unlocks before it exits.
+    pub fn interrupt(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-INT", &pid]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -INT {pid}");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

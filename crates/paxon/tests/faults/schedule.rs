@@ -107,31 +107,15 @@ impl Run {
             .enable_all()
             .build()
             .expect("a runtime");
-        let mut run = Run {
-            name: name.to_string(),
-            cluster,
-            rt,
-            rng: Rng::new(seed),
-            seed,
-            start: Instant::now(),
-            timeline: Vec::new(),
-            recorder: Recorder::new("k0-"),
-            stop: Arc::new(AtomicBool::new(false)),
-            clients: Vec::new(),
-            faults: 0,
-            recovery_max: Duration::ZERO,
-            round: 0,
-        };
+        let mut run = Run::new(name, cluster, rt, seed);
         run.note("cluster started");
         run.wait_recovered();
         run.start_clients();
         run
     }
 
-    /// A run on started members, with no clients: the test drives it.
-    pub fn start_quiet(name: &str, cluster: Cluster, rt: Runtime) -> Run {
-        let seed = seed();
-        let mut run = Run {
+    fn new(name: &str, cluster: Cluster, rt: Runtime, seed: u64) -> Run {
+        Run {
             name: name.to_string(),
             cluster,
             rt,
@@ -145,7 +129,13 @@ impl Run {
             faults: 0,
             recovery_max: Duration::ZERO,
             round: 0,
-        };
+        }
+    }
+
+    /// A run on started members, with no clients: the test drives it.
+    pub fn start_quiet(name: &str, cluster: Cluster, rt: Runtime) -> Run {
+        let seed = seed();
+        let mut run = Run::new(name, cluster, rt, seed);
         run.wait_recovered();
         run
     }
