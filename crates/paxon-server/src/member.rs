@@ -54,18 +54,19 @@ pub enum ClientOp {
         /// Where the answer goes.
         reply: oneshot::Sender<StatusInfo>,
     },
-    /// etcd's `HashKV` of this member's store at `revision` (0: current).
+    /// etcd's `HashKV` of this member's store at `revision` (0: current),
+    /// with the ballot round.
     HashKv {
         /// The revision.
         revision: i64,
         /// Where the answer goes.
-        reply: oneshot::Sender<Result<state::Hashed, ServeError>>,
+        reply: oneshot::Sender<Result<(state::Hashed, u64), ServeError>>,
     },
-    /// This member's store as snapshot bytes, with its revision (for
-    /// `Maintenance.Snapshot`).
+    /// This member's store as snapshot bytes, with its revision and the
+    /// ballot round (for `Maintenance.Snapshot`).
     Backup {
         /// Where the answer goes.
-        reply: oneshot::Sender<(Vec<u8>, i64)>,
+        reply: oneshot::Sender<(Vec<u8>, i64, u64)>,
     },
 }
 
@@ -378,24 +379,25 @@ impl Member {
                 let _ = reply.send(self.status());
             }
             ClientOp::HashKv { revision, reply } => {
-                let _ = reply.send(self.machine.hash_kv(revision));
+                let _ = reply.send(self.termed(self.machine.hash_kv(revision)));
             }
             ClientOp::Backup { reply } => {
-                let _ = reply.send((self.machine.snapshot(), self.machine.revision()));
+                let (state, revision) = (self.machine.snapshot(), self.machine.revision());
+                let _ = reply.send((state, revision, self.term()));
             }
         }
     }
 
     /// Adds the ballot round (etcd's raft term) to an answer.
     fn termed<T>(&self, result: Result<T, ServeError>) -> Result<(T, u64), ServeError> {
-        result.map(|value| (value, self.replica.promised().round))
+        result.map(|value| (value, self.term()))
     }
 
     fn status(&self) -> StatusInfo {
         StatusInfo {
             me: self.me,
             leader: self.replica.leader(),
-            term: self.replica.promised().round,
+            term: self.term(),
             commit: self.replica.commit(),
             applied: self.replica.applied(),
             revision: self.machine.revision(),

@@ -12,7 +12,7 @@ use crate::member::{ClientOp, StatusInfo};
 use crate::state::Hashed;
 
 impl Handle {
-    async fn hash_kv_at(&self, revision: i64) -> Result<Hashed, Status> {
+    async fn hash_kv_at(&self, revision: i64) -> Result<(Hashed, u64), Status> {
         let answer = self
             .ask(|reply| ClientOp::HashKv { revision, reply })
             .await?;
@@ -181,8 +181,7 @@ impl pb::maintenance_server::Maintenance for Handle {
         &self,
         _: Request<pb::HashRequest>,
     ) -> Result<Response<pb::HashResponse>, Status> {
-        let hashed = self.hash_kv_at(0).await?;
-        let term = self.status().await?.term;
+        let (hashed, term) = self.hash_kv_at(0).await?;
         Ok(Response::new(pb::HashResponse {
             header: Some(self.header(hashed.current, term)),
             hash: hashed.hash,
@@ -195,8 +194,7 @@ impl pb::maintenance_server::Maintenance for Handle {
         &self,
         request: Request<pb::HashKvRequest>,
     ) -> Result<Response<pb::HashKvResponse>, Status> {
-        let hashed = self.hash_kv_at(request.into_inner().revision).await?;
-        let term = self.status().await?.term;
+        let (hashed, term) = self.hash_kv_at(request.into_inner().revision).await?;
         Ok(Response::new(pb::HashKvResponse {
             header: Some(self.header(hashed.current, term)),
             hash: hashed.hash,
@@ -212,8 +210,7 @@ impl pb::maintenance_server::Maintenance for Handle {
         _: Request<pb::SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
         const CHUNK: usize = 32 * 1024;
-        let (store, revision) = self.ask(|reply| ClientOp::Backup { reply }).await?;
-        let term = self.status().await?.term;
+        let (store, revision, term) = self.ask(|reply| ClientOp::Backup { reply }).await?;
         let file = crate::backup::encode(&store);
         let header = self.header(revision, term);
         let total = file.len();

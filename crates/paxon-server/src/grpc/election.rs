@@ -13,7 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Code, Request, Response, Status};
 
-use super::lock::{first_created, first_kv, queue_key, Attempt};
+use super::lock::{first_created, first_kv, join_queue, queue_key, Attempt};
 use super::{convert, Handle};
 use crate::watch::{WatchMsg, WatchSpec};
 
@@ -81,27 +81,7 @@ impl Handle {
     ) -> Result<(epb::LeaderKey, kv::Header, u64), Status> {
         let prefix = prefix_of(name);
         let key = queue_key(&prefix, lease);
-        let new = kv::Compare {
-            result: kv::CompareResult::Equal,
-            target: kv::CompareTarget::Create(kv::Revision(0)),
-            key: key.clone(),
-            range_end: Vec::new(),
-        };
-        let put = kv::PutRequest {
-            key: key.clone(),
-            value: value.clone(),
-            lease: kv::LeaseId(lease),
-            ..Default::default()
-        };
-        let own = kv::RangeRequest {
-            key: key.clone(),
-            ..Default::default()
-        };
-        let txn = kv::TxnRequest {
-            compare: vec![new],
-            success: vec![kv::RequestOp::Put(put)],
-            failure: vec![kv::RequestOp::Range(own)],
-        };
+        let txn = join_queue(&key, value.clone(), lease, Vec::new());
         let (answer, term) = self.txn(txn).await?;
         let mut attempt = Attempt {
             handle: self.clone(),

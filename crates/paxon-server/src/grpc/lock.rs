@@ -16,6 +16,38 @@ pub(super) fn queue_key(prefix: &[u8], lease: i64) -> Vec<u8> {
     [prefix, format!("{lease:x}").as_bytes()].concat()
 }
 
+/// The txn that joins a queue at `key` (etcd's v3lock and v3election
+/// recipes): a new key is put with `value` and `lease`, a key already there
+/// is read back; `also` runs after either.
+pub(super) fn join_queue(
+    key: &[u8],
+    value: Vec<u8>,
+    lease: i64,
+    also: Vec<kv::RequestOp>,
+) -> kv::TxnRequest {
+    let new = kv::Compare {
+        result: kv::CompareResult::Equal,
+        target: kv::CompareTarget::Create(kv::Revision(0)),
+        key: key.to_vec(),
+        range_end: Vec::new(),
+    };
+    let put = kv::PutRequest {
+        key: key.to_vec(),
+        value,
+        lease: kv::LeaseId(lease),
+        ..Default::default()
+    };
+    let own = kv::RangeRequest {
+        key: key.to_vec(),
+        ..Default::default()
+    };
+    kv::TxnRequest {
+        compare: vec![new],
+        success: [vec![kv::RequestOp::Put(put)], also.clone()].concat(),
+        failure: [vec![kv::RequestOp::Range(own)], also].concat(),
+    }
+}
+
 /// A range of the first-created key under `prefix` (etcd's
 /// `WithFirstCreate`).
 pub(super) fn first_created(prefix: &[u8]) -> kv::RangeRequest {
@@ -67,32 +99,8 @@ impl Handle {
     async fn acquire(&self, name: &[u8], lease: i64) -> Result<(Vec<u8>, kv::Header, u64), Status> {
         let prefix = [name, b"/"].concat();
         let key = queue_key(&prefix, lease);
-        let mine = kv::Compare {
-            result: kv::CompareResult::Equal,
-            target: kv::CompareTarget::Create(kv::Revision(0)),
-            key: key.clone(),
-            range_end: Vec::new(),
-        };
-        let put = kv::PutRequest {
-            key: key.clone(),
-            lease: kv::LeaseId(lease),
-            ..Default::default()
-        };
-        let own = kv::RangeRequest {
-            key: key.clone(),
-            ..Default::default()
-        };
-        let txn = kv::TxnRequest {
-            compare: vec![mine],
-            success: vec![
-                kv::RequestOp::Put(put),
-                kv::RequestOp::Range(first_created(&prefix)),
-            ],
-            failure: vec![
-                kv::RequestOp::Range(own),
-                kv::RequestOp::Range(first_created(&prefix)),
-            ],
-        };
+        let first = vec![kv::RequestOp::Range(first_created(&prefix))];
+        let txn = join_queue(&key, Vec::new(), lease, first);
         let (answer, term) = self.txn(txn).await?;
         let mut attempt = Attempt {
             handle: self.clone(),
