@@ -46,35 +46,43 @@ impl Store {
     /// deterministic bytes: equal stores give equal snapshots.
     pub fn snapshot(&self) -> Vec<u8> {
         let mut out = Vec::new();
+        self.snapshot_into(&mut out);
+        out
+    }
+
+    /// [`Store::snapshot`], appended to `out` (which may hold a header of
+    /// the caller's: the checksum covers only the snapshot).
+    pub fn snapshot_into(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.reserve(usize::try_from(self.size_bytes).unwrap_or(0));
         out.push(SNAPSHOT_VERSION);
-        put_i64(&mut out, self.revision.0);
-        put_bool(&mut out, self.compacted.is_some());
+        put_i64(out, self.revision.0);
+        put_bool(out, self.compacted.is_some());
         if let Some(c) = self.compacted {
-            put_i64(&mut out, c.0);
+            put_i64(out, c.0);
         }
-        put_i64(&mut out, self.now_ms);
-        put_len(&mut out, self.leases.len());
+        put_i64(out, self.now_ms);
+        put_len(out, self.leases.len());
         for (id, lease) in &self.leases {
-            put_i64(&mut out, id.0);
-            put_i64(&mut out, lease.ttl_s);
-            put_i64(&mut out, lease.expiry_ms);
+            put_i64(out, id.0);
+            put_i64(out, lease.ttl_s);
+            put_i64(out, lease.expiry_ms);
         }
-        put_len(&mut out, self.keys.len());
+        put_len(out, self.keys.len());
         for (key, history) in &self.keys {
-            put_bytes(&mut out, key);
-            put_len(&mut out, history.versions().len());
+            put_bytes(out, key);
+            put_len(out, history.versions().len());
             for version in history.versions() {
-                put_version(&mut out, version);
+                put_version(out, version);
             }
         }
-        put_len(&mut out, self.alarms.len());
+        put_len(out, self.alarms.len());
         for alarm in &self.alarms {
-            put_u64(&mut out, alarm.member);
+            put_u64(out, alarm.member);
             out.push(alarm.alarm.code());
         }
-        let checksum = crc32c::crc32c(&out);
+        let checksum = crc32c::crc32c(&out[start..]);
         out.extend_from_slice(&checksum.to_le_bytes());
-        out
     }
 
     /// The store a [`Store::snapshot`] was taken of. Any other input gives

@@ -7,7 +7,7 @@ use std::thread::{self, Thread};
 
 use crate::error::LedgerError;
 use crate::ledger::Ledger;
-use crate::snapshot;
+use crate::snapshot::{self, Snapshot};
 use crate::vfs::Vfs;
 
 /// A [`Ledger`] shared by many threads, with group commit.
@@ -128,6 +128,23 @@ impl<V: Vfs> SharedLedger<V> {
         snapshot::write(&vfs, &layout, seq, bytes)?;
         self.lock()?.ledger.snapshot_saved(seq);
         Ok(())
+    }
+
+    /// Reads the newest snapshot back from disk (to ship it to a peer),
+    /// or `None` if none was saved. Snapshots are saved one at a time, so
+    /// the file cannot be replaced while it is read.
+    pub fn load_snapshot(&self) -> Result<Option<Snapshot>, LedgerError> {
+        let _one_at_a_time = self.snapshotting.lock().map_err(|_| panicked())?;
+        let (vfs, layout, seq, max) = {
+            let inner = self.lock()?;
+            let ledger = &inner.ledger;
+            let max = ledger.config().snapshot_bytes_max;
+            (ledger.vfs.clone(), Arc::clone(&ledger.layout), ledger.snapshot_seq(), max)
+        };
+        if seq == 0 {
+            return Ok(None);
+        }
+        snapshot::load_newest(&vfs, &layout, &[seq], max)
     }
 
     /// [`Ledger::trim_before`].

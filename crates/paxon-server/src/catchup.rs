@@ -77,6 +77,15 @@ impl Outgoing {
         self.pump(to)
     }
 
+    /// The bytes of the snapshot at `slot` if a transfer of it is under
+    /// way (to start another from them rather than from disk).
+    pub fn state_at(&self, slot: Slot) -> Option<Bytes> {
+        self.sending
+            .values()
+            .find(|s| s.slot == slot)
+            .map(|s| s.state.clone())
+    }
+
     /// The receiver `from` holds `received` bytes of the snapshot at
     /// `slot` (all of them: the transfer is over).
     pub fn acked(

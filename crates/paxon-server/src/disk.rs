@@ -1,15 +1,30 @@
 //! The member's ledger on a real disk: records appended by the driver,
 //! made durable by a sync thread with group commit (one `fdatasync` for
-//! everything appended while the previous one ran), and snapshots.
+//! everything appended while the previous one ran), and snapshots, which a
+//! thread of their own writes while the driver goes on.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use paxon_core::codec::{decode_record, decode_records, encode_record, encode_records};
-use paxon_core::{PersistToken, PersistedState, Record};
+use paxon_core::{PersistToken, PersistedState, Record, Slot};
 use paxon_ledger::{LedgerConfig, SharedLedger, StdVfs};
 use tokio::sync::mpsc;
+
+/// What the disk tells the driver.
+#[derive(Debug)]
+pub enum DiskEvent {
+    /// Every record of the `Persist`s up to this token is durable.
+    Durable(PersistToken),
+    /// The snapshot begun with [`Disk::save_snapshot_in_background`] at
+    /// this slot is durable and the ledger it covers is gone.
+    SnapshotSaved(Slot),
+}
+
+/// Bytes of ledger records framed per record beyond the payload (length,
+/// kind, sequence number, checksum), for the size-based snapshot trigger.
+const RECORD_FRAME_BYTES: u64 = 24;
 
 /// What the member restarts from.
 pub struct Recovered {
@@ -23,7 +38,12 @@ pub struct Recovered {
 pub struct Disk {
     ledger: Arc<SharedLedger<StdVfs>>,
     to_sync: std::sync::mpsc::Sender<(PersistToken, u64)>,
+    events: mpsc::UnboundedSender<DiskEvent>,
     payload: Vec<u8>,
+    /// Ledger bytes appended since the last snapshot began.
+    appended_bytes: u64,
+    /// The snapshot being written in the background, if any.
+    saving: Option<std::thread::JoinHandle<Result<(), String>>>,
 }
 
 impl Disk {
@@ -31,7 +51,7 @@ impl Disk {
     /// ledger is an error that tells the operator what to do.
     pub fn open(
         dir: &Path,
-        persisted: mpsc::UnboundedSender<PersistToken>,
+        events: mpsc::UnboundedSender<DiskEvent>,
     ) -> Result<(Disk, Recovered), String> {
         let (ledger, recovered) = paxon_ledger::Ledger::open(StdVfs, dir, LedgerConfig::default())
             .map_err(|e| e.to_string())?;
@@ -57,14 +77,23 @@ impl Disk {
         let ledger = Arc::new(SharedLedger::new(ledger));
         let (to_sync, from_driver) = std::sync::mpsc::channel();
         let syncer = Arc::clone(&ledger);
+        let persisted = events.clone();
         std::thread::Builder::new()
             .name("paxon-sync".into())
             .spawn(move || sync_loop(&syncer, &from_driver, &persisted))
             .map_err(|e| format!("cannot start the sync thread: {e}"))?;
+        let appended_bytes = recovered
+            .records
+            .iter()
+            .map(|r| r.payload.len() as u64 + RECORD_FRAME_BYTES)
+            .sum();
         let disk = Disk {
             ledger,
             to_sync,
+            events,
             payload: Vec::new(),
+            appended_bytes,
+            saving: None,
         };
         Ok((disk, Recovered { state, snapshot }))
     }
@@ -80,10 +109,17 @@ impl Disk {
                 .ledger
                 .append(kind, &self.payload)
                 .map_err(|e| e.to_string())?;
+            self.appended_bytes += self.payload.len() as u64 + RECORD_FRAME_BYTES;
         }
         self.to_sync
             .send((token, last))
             .map_err(|_| "the sync thread stopped".to_string())
+    }
+
+    /// Ledger bytes appended since the last snapshot began: the work a
+    /// restart would replay after it.
+    pub fn appended_since_snapshot(&self) -> u64 {
+        self.appended_bytes
     }
 
     /// Whether a snapshot can be saved now (a durable record it can cover
@@ -94,8 +130,88 @@ impl Disk {
             .is_ok_and(|seq| seq > self.ledger.snapshot_seq().unwrap_or(u64::MAX))
     }
 
-    /// Saves the law book and drops the ledger it covers.
+    /// Whether a snapshot begun in the background is still being written.
+    pub fn is_saving(&self) -> bool {
+        self.saving.is_some()
+    }
+
+    /// Begins saving the law book through `slot` on a thread of its own:
+    /// `snapshot` is [`encode_snapshot`]'s, taken after every record
+    /// appended so far, so it covers them; they are dropped from the ledger
+    /// once it is durable, and [`DiskEvent::SnapshotSaved`] tells the
+    /// driver. Records appended meanwhile stay in the ledger and replay on
+    /// top of it. Returns `false` (and saves nothing) when no record was
+    /// appended since the last snapshot, or one is still being written.
+    pub fn save_snapshot_in_background(&mut self, slot: Slot, snapshot: Vec<u8>) -> bool {
+        let (Ok(seq), Ok(covered)) = (self.ledger.last_seq(), self.ledger.snapshot_seq()) else {
+            return false;
+        };
+        if self.saving.is_some() || seq <= covered {
+            return false;
+        }
+        self.appended_bytes = 0;
+        let ledger = Arc::clone(&self.ledger);
+        let events = self.events.clone();
+        let job = move || {
+            ledger.wait_durable(seq).map_err(|e| e.to_string())?;
+            ledger
+                .save_snapshot(seq, &snapshot)
+                .map_err(|e| e.to_string())?;
+            drop(snapshot);
+            ledger.trim_before(seq + 1).map_err(|e| e.to_string())?;
+            let _ = events.send(DiskEvent::SnapshotSaved(slot));
+            Ok(())
+        };
+        match std::thread::Builder::new()
+            .name("paxon-snapshot".into())
+            .spawn(job)
+        {
+            Ok(handle) => {
+                self.saving = Some(handle);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot start a snapshot thread; will try again");
+                false
+            }
+        }
+    }
+
+    /// Waits for the snapshot being written in the background, if any.
+    /// A snapshot that could not be saved stops the process, as a ledger
+    /// write that fails does.
+    pub fn finish_saving(&mut self) {
+        let Some(handle) = self.saving.take() else {
+            return;
+        };
+        let result = handle
+            .join()
+            .unwrap_or_else(|_| Err("the snapshot thread panicked".to_string()));
+        if let Err(error) = result {
+            eprintln!("paxon: fatal: cannot save a snapshot: {error}");
+            std::process::exit(1);
+        }
+    }
+
+    /// The newest snapshot on disk, read back to ship to a peer: its slot
+    /// and the state machine's bytes.
+    pub fn load_snapshot(&self) -> Result<Option<(Slot, Bytes)>, String> {
+        let Some(saved) = self.ledger.load_snapshot().map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let (core, state) = decode_snapshot(&saved.bytes)?;
+        let slot = core.iter().find_map(|r| match r {
+            Record::Snapshot { slot } => Some(*slot),
+            _ => None,
+        });
+        Ok(slot.map(|slot| (slot, state)))
+    }
+
+    /// Saves the law book and drops the ledger it covers, before it
+    /// returns: a snapshot installed from a peer must be durable before
+    /// any later record is.
     pub fn save_snapshot(&mut self, core: &[Record], state: &[u8]) -> Result<(), String> {
+        self.finish_saving();
         if !self.can_snapshot() {
             // A snapshot must cover a durable record newer than the last
             // one (a member that never wrote, or installs twice in a row):
@@ -111,13 +227,15 @@ impl Disk {
             self.ledger.wait_durable(seq).map_err(|e| e.to_string())?;
         }
         let seq = self.ledger.durable_seq().map_err(|e| e.to_string())?;
-        let bytes = encode_snapshot(core, state);
+        let mut bytes = encode_snapshot(core);
+        bytes.extend_from_slice(state);
         self.ledger
             .save_snapshot(seq, &bytes)
             .map_err(|e| e.to_string())?;
         self.ledger
             .trim_before(seq + 1)
             .map_err(|e| e.to_string())?;
+        self.appended_bytes = 0;
         Ok(())
     }
 }
@@ -129,7 +247,7 @@ impl Disk {
 fn sync_loop(
     ledger: &SharedLedger<StdVfs>,
     from_driver: &std::sync::mpsc::Receiver<(PersistToken, u64)>,
-    persisted: &mpsc::UnboundedSender<PersistToken>,
+    persisted: &mpsc::UnboundedSender<DiskEvent>,
 ) {
     while let Ok((mut token, mut seq)) = from_driver.recv() {
         while let Ok((later_token, later_seq)) = from_driver.try_recv() {
@@ -141,17 +259,17 @@ fn sync_loop(
             eprintln!("paxon: fatal: the ledger could not be made durable: {error}");
             std::process::exit(1);
         }
-        if persisted.send(token).is_err() {
+        if persisted.send(DiskEvent::Durable(token)).is_err() {
             return;
         }
     }
 }
 
-/// A snapshot: the core's records, then the state machine's bytes.
-fn encode_snapshot(core: &[Record], state: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(state.len() + 1024);
+/// A snapshot begins with the core's records; the state machine's bytes
+/// follow, appended by the caller to the returned buffer.
+pub fn encode_snapshot(core: &[Record]) -> Vec<u8> {
+    let mut out = Vec::new();
     encode_records(core, &mut out);
-    out.extend_from_slice(state);
     out
 }
 
@@ -159,4 +277,93 @@ fn decode_snapshot(bytes: &[u8]) -> Result<(Vec<Record>, Bytes), String> {
     let (core, state) = decode_records(bytes)
         .map_err(|e| format!("the snapshot's core records do not decode: {e}"))?;
     Ok((core, Bytes::copy_from_slice(state)))
+}
+
+#[cfg(test)]
+mod tests {
+    use paxon_core::{Ballot, NodeId, Value};
+
+    use super::*;
+
+    fn vote(slot: u64) -> Record {
+        Record::Vote {
+            slot: Slot(slot),
+            ballot: Ballot {
+                round: 1,
+                node: NodeId(1),
+            },
+            value: Value::Noop,
+        }
+    }
+
+    /// Waits until the disk reported both a snapshot saved at `slot`
+    /// and `token` durable, in either order.
+    fn wait_for(events: &mut mpsc::UnboundedReceiver<DiskEvent>, slot: Slot, token: PersistToken) {
+        let (mut saved, mut durable) = (false, false);
+        while !(saved && durable) {
+            match events.blocking_recv().expect("the disk stopped") {
+                DiskEvent::SnapshotSaved(s) => saved |= s == slot,
+                DiskEvent::Durable(t) => durable |= t >= token,
+            }
+        }
+    }
+
+    #[test]
+    fn a_snapshot_saved_in_the_background_covers_the_ledger_before_it_and_keeps_what_came_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let (mut disk, _) = Disk::open(dir.path(), tx).unwrap();
+        disk.persist(
+            PersistToken(1),
+            &[vote(1), vote(2), Record::Commit { slot: Slot(2) }],
+        )
+        .unwrap();
+        assert!(disk.appended_since_snapshot() > 0);
+
+        let core = [
+            Record::Snapshot { slot: Slot(2) },
+            Record::Commit { slot: Slot(2) },
+        ];
+        let mut snapshot = encode_snapshot(&core);
+        snapshot.extend_from_slice(b"the store at slot 2");
+        assert!(disk.save_snapshot_in_background(Slot(2), snapshot.clone()));
+        assert_eq!(disk.appended_since_snapshot(), 0);
+        // One at a time.
+        assert!(!disk.save_snapshot_in_background(Slot(2), snapshot));
+        // The ledger goes on while it is written.
+        disk.persist(
+            PersistToken(2),
+            &[vote(3), Record::Commit { slot: Slot(3) }],
+        )
+        .unwrap();
+        wait_for(&mut events, Slot(2), PersistToken(2));
+        disk.finish_saving();
+        assert!(!disk.is_saving());
+        let shipped = disk.load_snapshot().unwrap();
+        assert_eq!(
+            shipped,
+            Some((Slot(2), Bytes::from_static(b"the store at slot 2")))
+        );
+        drop(disk);
+
+        let (tx, _events) = mpsc::unbounded_channel();
+        let (_, recovered) = Disk::open(dir.path(), tx).unwrap();
+        assert_eq!(
+            recovered.snapshot.as_deref(),
+            Some(&b"the store at slot 2"[..])
+        );
+        assert_eq!(recovered.state.snapshot, Slot(2));
+        assert_eq!(recovered.state.commit, Slot(3));
+        assert!(recovered.state.entries.contains_key(&Slot(3)));
+        assert!(!recovered.state.entries.contains_key(&Slot(1)));
+    }
+
+    #[test]
+    fn nothing_to_cover_means_no_background_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, _events) = mpsc::unbounded_channel();
+        let (mut disk, _) = Disk::open(dir.path(), tx).unwrap();
+        assert!(!disk.save_snapshot_in_background(Slot(1), encode_snapshot(&[])));
+        assert_eq!(disk.load_snapshot().unwrap(), None);
+    }
 }

@@ -2,17 +2,17 @@
 //! the state machine, and turns inputs (peer frames, client requests,
 //! ticks, finished syncs) into the core's actions carried out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use paxon_core::{Action, NodeId, PersistToken, ProposeError, ReadId, Replica, Slot, Value};
+use paxon_core::{Action, NodeId, ProposeError, ReadId, Replica, Slot, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::catchup::{ChunkOf, Incoming, Outgoing, Received};
-use crate::disk::Disk;
+use crate::disk::{encode_snapshot, Disk, DiskEvent};
 use crate::error::ServeError;
 use crate::lease::{LeaseClock, LeaseQuery};
 use crate::peer::PeerFrame;
@@ -23,6 +23,10 @@ use crate::watch::{Hub, WatchOp};
 /// How often watchers that ask for it get a progress notification (etcd's
 /// default).
 pub const WATCH_PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_secs(600);
+
+/// The ledger after a snapshot may grow to this before the next one is
+/// due, whatever the snapshot's size (see `Member::maybe_snapshot`).
+pub const SNAPSHOT_LEDGER_BYTES_MIN: u64 = 64 << 20;
 
 /// A request not answered by then fails with "request timed out".
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(7);
@@ -134,8 +138,14 @@ pub struct Member {
     reads_after_apply: BTreeMap<Slot, Vec<(paxon_kv::RangeRequest, ReadReply)>>,
     /// Reads asked of the leader, by id.
     remote_reads: BTreeMap<u64, (Instant, NodeId, paxon_kv::RangeRequest, ReadReply)>,
-    /// The latest snapshot saved: its slot and state machine bytes.
-    snapshot: (Slot, Bytes),
+    /// Bytes of the latest snapshot begun: the next one is due when the
+    /// ledger after it has grown by a part of that (see `maybe_snapshot`).
+    snapshot_bytes: u64,
+    /// The slot of the newest durable snapshot.
+    saved_slot: Slot,
+    /// Laggards that asked for a snapshot while one was being written:
+    /// they get the new one once it is durable.
+    laggards: BTreeSet<NodeId>,
     client_urls: BTreeMap<NodeId, String>,
     /// Where the store's size is published for the quota check.
     db_size: Arc<AtomicU64>,
@@ -162,11 +172,11 @@ impl Member {
         disk: Disk,
         machine: StateMachine,
         transport: Transport,
-        snapshot: (Slot, Bytes),
+        snapshot_slot: Slot,
         db_size: Arc<AtomicU64>,
         snapshot_every_slots: u64,
     ) -> Member {
-        let machine_applied = snapshot.0;
+        let machine_applied = snapshot_slot;
         Member {
             me: replica.id(),
             replica,
@@ -178,7 +188,9 @@ impl Member {
             reads: BTreeMap::new(),
             reads_after_apply: BTreeMap::new(),
             remote_reads: BTreeMap::new(),
-            snapshot,
+            snapshot_bytes: 0,
+            saved_slot: snapshot_slot,
+            laggards: BTreeSet::new(),
             client_urls: BTreeMap::new(),
             db_size,
             snapshot_every_slots,
@@ -231,7 +243,7 @@ impl Member {
     pub async fn run(
         mut self,
         mut inbox: mpsc::Receiver<Input>,
-        mut persisted: mpsc::UnboundedReceiver<PersistToken>,
+        mut disk_events: mpsc::UnboundedReceiver<DiskEvent>,
         tick: Duration,
     ) {
         let mut ticker = tokio::time::interval(tick);
@@ -251,10 +263,11 @@ impl Member {
                         }
                     }
                 }
-                token = persisted.recv() => {
-                    let Some(token) = token else { return };
-                    self.replica.handle_persisted(token);
-                }
+                event = disk_events.recv() => match event {
+                    Some(DiskEvent::Durable(token)) => self.replica.handle_persisted(token),
+                    Some(DiskEvent::SnapshotSaved(slot)) => self.snapshot_saved(slot),
+                    None => return,
+                },
                 _ = ticker.tick() => {
                     self.replica.handle_tick();
                     self.expire_requests();
@@ -533,12 +546,7 @@ impl Member {
                 None => {}
             },
             Action::ProposalsDropped { commands } => self.dropped(commands),
-            Action::SnapshotNeeded { to, .. } => {
-                let (slot, state) = &self.snapshot;
-                for frame in self.outgoing.start(to, *slot, state, Instant::now()) {
-                    self.transport.send(to, &frame);
-                }
-            }
+            Action::SnapshotNeeded { to, .. } => self.send_snapshot(to),
             Action::LeaderChanged { leader, ballot } => {
                 tracing::info!(?leader, %ballot, "leader changed");
                 self.fail_forwards_not_to(leader);
@@ -645,22 +653,71 @@ impl Member {
         }
     }
 
-    /// §3.3.2: every so often, write the law book and let the ledger go.
+    /// §3.3.2: every so often, write the law book and let the ledger go:
+    /// after `--snapshot-count` slots, or once the ledger after the last
+    /// snapshot holds [`SNAPSHOT_LEDGER_BYTES_MIN`] or a quarter of that
+    /// snapshot's size, whichever is more (a slot may carry one command or
+    /// a thousand, so bytes bound the work a restart replays; the quarter
+    /// bounds what snapshots cost in writes to 4× the ledger's). The store
+    /// is encoded here, between two inputs; a thread of the disk's writes
+    /// it, and the ledger goes on meanwhile.
     fn maybe_snapshot(&mut self) {
         let applied = self.replica.applied();
-        if applied.0 < self.replica.snapshot_slot().0 + self.snapshot_every_slots
-            || !self.disk.can_snapshot()
+        let slots = applied.0 - self.replica.snapshot_slot().0;
+        let bytes_due = SNAPSHOT_LEDGER_BYTES_MIN.max(self.snapshot_bytes / 4);
+        if slots == 0
+            || self.disk.is_saving()
+            || (slots < self.snapshot_every_slots
+                && self.disk.appended_since_snapshot() < bytes_due)
         {
             return;
         }
         self.replica.compact(applied);
-        let core = self.replica.snapshot_records();
-        let state = self.machine.snapshot();
-        if let Err(error) = self.disk.save_snapshot(&core, &state) {
-            eprintln!("paxon: fatal: cannot save a snapshot: {error}");
-            std::process::exit(1);
+        let mut snapshot = encode_snapshot(&self.replica.snapshot_records());
+        self.machine.snapshot_into(&mut snapshot);
+        let len = snapshot.len() as u64;
+        if self.disk.save_snapshot_in_background(applied, snapshot) {
+            self.snapshot_bytes = len;
+            tracing::debug!(%applied, bytes = len, "saving a snapshot");
         }
-        self.snapshot = (applied, Bytes::from(state));
+    }
+
+    /// The snapshot begun at `slot` is durable: the laggards that asked
+    /// meanwhile get it.
+    fn snapshot_saved(&mut self, slot: Slot) {
+        self.disk.finish_saving();
+        // A snapshot installed from a peer meanwhile may be newer.
+        self.saved_slot = self.saved_slot.max(slot);
+        tracing::debug!(%slot, "snapshot saved");
+        for to in std::mem::take(&mut self.laggards) {
+            self.send_snapshot(to);
+        }
+    }
+
+    /// Ships the newest durable snapshot to `to`, read back from disk
+    /// unless a transfer of it is under way (the store is not kept encoded
+    /// in memory).
+    fn send_snapshot(&mut self, to: NodeId) {
+        if self.disk.is_saving() {
+            self.laggards.insert(to);
+            return;
+        }
+        let snapshot = match self.outgoing.state_at(self.saved_slot) {
+            Some(state) => Some((self.saved_slot, state)),
+            None => match self.disk.load_snapshot() {
+                Ok(snapshot) => snapshot,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the snapshot back for a laggard");
+                    return;
+                }
+            },
+        };
+        let Some((slot, state)) = snapshot else {
+            return;
+        };
+        for frame in self.outgoing.start(to, slot, &state, Instant::now()) {
+            self.transport.send(to, &frame);
+        }
     }
 
     fn install_snapshot(&mut self, slot: Slot, state: Bytes) {
@@ -681,7 +738,8 @@ impl Member {
             eprintln!("paxon: fatal: cannot save a snapshot: {error}");
             std::process::exit(1);
         }
-        self.snapshot = (slot, state);
+        self.snapshot_bytes = state.len() as u64;
+        self.saved_slot = slot;
         tracing::info!(%slot, "installed a snapshot from a peer");
         self.watch.restart_all(self.machine.store(), self.term());
         self.serve_reads_through(slot);

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use paxon_core::{Config, NodeId, Replica, Slot};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -36,16 +35,16 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     );
     let ids: Vec<NodeId> = members.iter().map(|m| m.id).collect();
     let cluster_id = cluster_id(&ids);
-    let (persisted_tx, persisted_rx) = mpsc::unbounded_channel();
+    let (disk_events_tx, disk_events_rx) = mpsc::unbounded_channel();
     let member_dir = config.data_dir.join("member");
-    let (disk, recovered) = Disk::open(&member_dir, persisted_tx)?;
+    let (disk, recovered) = Disk::open(&member_dir, disk_events_tx)?;
     let limits = paxon_kv::Limits {
         txn_ops_max: config.max_txn_ops,
     };
     let snapshot_slot = recovered.state.snapshot;
-    let (machine, snapshot_bytes) = match &recovered.snapshot {
-        Some(bytes) => (StateMachine::restore(bytes, limits)?, bytes.clone()),
-        None => (StateMachine::new(limits), Bytes::new()),
+    let machine = match &recovered.snapshot {
+        Some(bytes) => StateMachine::restore(bytes, limits)?,
+        None => StateMachine::new(limits),
     };
     let (core, tick) = core_config(me, &ids, &config);
     let seed = SystemTime::now()
@@ -74,18 +73,17 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         let (identity, ids, inbox) = (identity.clone(), ids.clone(), peer_inbox(&inbox_tx));
         tokio::spawn(transport::accept_loop(listener, identity, ids, inbox));
     }
-    let snapshot = (Slot(snapshot_slot.0), snapshot_bytes);
     let db_size = Arc::new(std::sync::atomic::AtomicU64::new(machine.size_bytes()));
     let member = Member::new(
         replica,
         disk,
         machine,
         transport,
-        snapshot,
+        Slot(snapshot_slot.0),
         Arc::clone(&db_size),
         config.snapshot_count,
     );
-    let driver = tokio::spawn(member.run(inbox_rx, persisted_rx, tick));
+    let driver = tokio::spawn(member.run(inbox_rx, disk_events_rx, tick));
     let cluster = Arc::new(ClusterInfo {
         cluster_id,
         me,
