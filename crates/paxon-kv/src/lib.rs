@@ -57,7 +57,7 @@ pub use response::{
     LeaseGrantResponse, LeaseKeepAliveResponse, LeaseRevokeResponse, LeaseTickResponse,
     PutResponse, RangeResponse, Response, ResponseOp, TxnResponse,
 };
-pub use snapshot::SNAPSHOT_VERSION;
+pub use snapshot::{SnapshotAborted, SnapshotEncoder, SNAPSHOT_VERSION};
 pub use store::{range_contains, Store};
 pub use types::{KeyValue, LeaseId, Revision};
 pub use validate::{Limits, TXN_DEPTH_MAX};

@@ -23,6 +23,7 @@
 //! that applying commands could have produced.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use crate::alarm::{AlarmMember, AlarmType};
 use crate::error::KvError;
@@ -41,48 +42,163 @@ const KEY_BYTES_MIN: u64 = 5;
 const VERSION_BYTES_MIN: u64 = 3;
 const ALARM_BYTES_MIN: u64 = 2;
 
+/// A snapshot of the store at one revision, encoded some keys at a time
+/// while the store goes on applying commands, so that a member never
+/// stops for the whole store (§3.3.2's law book may be copied out while
+/// the parliament keeps passing decrees).
+///
+/// It reads the store as of `at` through the multiversion history: later
+/// versions are skipped, keys created later too. Only a compaction can
+/// change the history at or below `at`; [`Store::continue_snapshot`] then
+/// gives up ([`SnapshotAborted`]). The lease table, decree time and alarms
+/// are small and are copied when the snapshot begins.
+#[derive(Debug)]
+pub struct SnapshotEncoder {
+    at: Revision,
+    compacted: Option<Revision>,
+    /// Version, revision, compaction, decree time and leases.
+    head: Vec<u8>,
+    /// The keys encoded so far, and how many.
+    keys: Vec<u8>,
+    count: usize,
+    /// The last key encoded: the next call resumes after it.
+    last: Option<Box<[u8]>>,
+    done: bool,
+    /// Alarms.
+    tail: Vec<u8>,
+}
+
+/// A compaction changed the history a snapshot was reading: begin again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a compaction ran while the snapshot was being encoded")]
+pub struct SnapshotAborted;
+
+impl SnapshotEncoder {
+    /// The revision the snapshot is of.
+    pub fn revision(&self) -> Revision {
+        self.at
+    }
+
+    /// Bytes the finished snapshot will have.
+    pub fn encoded_len(&self) -> usize {
+        let mut count = Vec::new();
+        put_len(&mut count, self.count);
+        self.head.len() + count.len() + self.keys.len() + self.tail.len() + CHECKSUM_BYTES
+    }
+
+    /// Whether every key has been encoded.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The finished snapshot, appended to `out` (which may hold a header
+    /// of the caller's: the checksum covers only the snapshot). Equal to
+    /// [`Store::snapshot`] of the store as it was at the revision.
+    ///
+    /// # Panics
+    ///
+    /// If keys are left to encode.
+    pub fn finish(self, out: &mut Vec<u8>) {
+        assert!(self.done, "snapshot finished before its last key");
+        let start = out.len();
+        out.reserve(self.encoded_len());
+        out.extend_from_slice(&self.head);
+        put_len(out, self.count);
+        out.extend_from_slice(&self.keys);
+        drop(self.keys);
+        out.extend_from_slice(&self.tail);
+        let checksum = crc32c::crc32c(&out[start..]);
+        out.extend_from_slice(&checksum.to_le_bytes());
+    }
+}
+
 impl Store {
     /// The whole state (history not yet compacted, compaction, leases) as
     /// deterministic bytes: equal stores give equal snapshots.
     pub fn snapshot(&self) -> Vec<u8> {
+        let mut encoder = self.begin_snapshot();
+        self.continue_snapshot(&mut encoder, usize::MAX)
+            .expect("nothing compacts between begin and continue");
         let mut out = Vec::new();
-        self.snapshot_into(&mut out);
+        encoder.finish(&mut out);
         out
     }
 
-    /// [`Store::snapshot`], appended to `out` (which may hold a header of
-    /// the caller's: the checksum covers only the snapshot).
-    pub fn snapshot_into(&self, out: &mut Vec<u8>) {
-        let start = out.len();
-        out.reserve(usize::try_from(self.size_bytes).unwrap_or(0));
-        out.push(SNAPSHOT_VERSION);
-        put_i64(out, self.revision.0);
-        put_bool(out, self.compacted.is_some());
+    /// Begins a snapshot of the store as it is now; see [`SnapshotEncoder`].
+    pub fn begin_snapshot(&self) -> SnapshotEncoder {
+        let mut head = Vec::new();
+        head.push(SNAPSHOT_VERSION);
+        put_i64(&mut head, self.revision.0);
+        put_bool(&mut head, self.compacted.is_some());
         if let Some(c) = self.compacted {
-            put_i64(out, c.0);
+            put_i64(&mut head, c.0);
         }
-        put_i64(out, self.now_ms);
-        put_len(out, self.leases.len());
+        put_i64(&mut head, self.now_ms);
+        put_len(&mut head, self.leases.len());
         for (id, lease) in &self.leases {
-            put_i64(out, id.0);
-            put_i64(out, lease.ttl_s);
-            put_i64(out, lease.expiry_ms);
+            put_i64(&mut head, id.0);
+            put_i64(&mut head, lease.ttl_s);
+            put_i64(&mut head, lease.expiry_ms);
         }
-        put_len(out, self.keys.len());
-        for (key, history) in &self.keys {
-            put_bytes(out, key);
-            put_len(out, history.versions().len());
-            for version in history.versions() {
-                put_version(out, version);
-            }
-        }
-        put_len(out, self.alarms.len());
+        let mut tail = Vec::new();
+        put_len(&mut tail, self.alarms.len());
         for alarm in &self.alarms {
-            put_u64(out, alarm.member);
-            out.push(alarm.alarm.code());
+            put_u64(&mut tail, alarm.member);
+            tail.push(alarm.alarm.code());
         }
-        let checksum = crc32c::crc32c(&out[start..]);
-        out.extend_from_slice(&checksum.to_le_bytes());
+        SnapshotEncoder {
+            at: self.revision,
+            compacted: self.compacted,
+            head,
+            keys: Vec::new(),
+            count: 0,
+            last: None,
+            done: false,
+            tail,
+        }
+    }
+
+    /// Encodes up to `keys_max` more keys of `encoder`'s snapshot, as they
+    /// were at its revision. Returns whether it is done.
+    pub fn continue_snapshot(
+        &self,
+        encoder: &mut SnapshotEncoder,
+        keys_max: usize,
+    ) -> Result<bool, SnapshotAborted> {
+        if self.compacted != encoder.compacted {
+            return Err(SnapshotAborted);
+        }
+        let from = match &encoder.last {
+            Some(last) => Bound::Excluded(&last[..]),
+            None => Bound::Unbounded,
+        };
+        let at = encoder.at;
+        let mut resume = None;
+        let mut exhausted = true;
+        let keys = self.keys.range::<[u8], _>((from, Bound::Unbounded));
+        for (taken, (key, history)) in keys.enumerate() {
+            if taken == keys_max {
+                exhausted = false;
+                break;
+            }
+            resume = Some(key);
+            let versions = history.versions();
+            let retained = versions.partition_point(|v| v.rev <= at);
+            if retained == 0 {
+                continue;
+            }
+            put_bytes(&mut encoder.keys, key);
+            put_len(&mut encoder.keys, retained);
+            for version in &versions[..retained] {
+                put_version(&mut encoder.keys, version);
+            }
+            encoder.count += 1;
+        }
+        if let Some(key) = resume {
+            encoder.last = Some(key.clone());
+        }
+        encoder.done = exhausted;
+        Ok(exhausted)
     }
 
     /// The store a [`Store::snapshot`] was taken of. Any other input gives

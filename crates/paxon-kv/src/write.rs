@@ -93,27 +93,33 @@ impl Store {
     /// A put inside `txn`, its checks already passed. The header is the
     /// txn's revision.
     pub(crate) fn put_in(&mut self, txn: &mut WriteTxn, req: &PutRequest) -> PutResponse {
-        let prev = self.live_at(&req.key, txn.read_rev());
+        let rev = txn.write_rev();
+        let prev = self
+            .keys
+            .get(&req.key[..])
+            .and_then(|h| h.at(txn.read_rev()));
         let needs_prev = req.ignore_value || req.ignore_lease;
         assert!(
             !needs_prev || prev.is_some(),
             "ignore_* put on a missing key passed its checks"
         );
-        let rev = txn.write_rev();
-        let (create, version) = match &prev {
-            Some(kv) => (kv.create_revision, kv.version + 1),
+        let (create, version) = match prev {
+            Some((_, live)) => (live.create, live.version + 1),
             None => (rev, 1),
         };
-        let value = match (&prev, req.ignore_value) {
-            (Some(kv), true) => kv.value.clone(),
-            _ => req.value.clone(),
+        let value = match prev {
+            Some((_, live)) if req.ignore_value => live.value.clone(),
+            _ => req.value.as_slice().into(),
         };
-        let lease = match (&prev, req.ignore_lease) {
-            (Some(kv), true) => kv.lease,
+        let lease = match prev {
+            Some((_, live)) if req.ignore_lease => live.lease,
             _ => req.lease,
         };
+        let prev_kv = prev
+            .filter(|_| req.prev_kv)
+            .map(|(modified, live)| live.to_key_value(&req.key, modified));
         let live = Live {
-            value: value.into_boxed_slice(),
+            value,
             create,
             version,
             lease,
@@ -121,7 +127,7 @@ impl Store {
         self.change(txn, &req.key, State::Live(live));
         PutResponse {
             header: Header { revision: rev },
-            prev_kv: if req.prev_kv { prev } else { None },
+            prev_kv,
         }
     }
 
@@ -160,23 +166,13 @@ impl Store {
     /// revision before the txn, as etcd's watch reads it).
     fn change(&mut self, txn: &mut WriteTxn, key: &[u8], state: State) {
         let rev = txn.write_rev();
-        let before = self.live_at(key, txn.begin_rev());
-        let old_lease = self.keys.get(key).and_then(|h| h.latest()).map(|l| l.lease);
-        let new_lease = match &state {
-            State::Live(live) => Some(live.lease),
-            State::Tombstone => None,
-        };
-        let event = match &state {
-            State::Live(live) => Event {
-                kind: EventKind::Put,
-                kv: live.to_key_value(key, rev),
-                prev_kv: before,
-            },
-            State::Tombstone => Event {
-                kind: EventKind::Delete,
-                kv: tombstone_kv(key, rev),
-                prev_kv: before,
-            },
+        let (kind, kv, new_lease) = match &state {
+            State::Live(live) => (
+                EventKind::Put,
+                live.to_key_value(key, rev),
+                Some(live.lease),
+            ),
+            State::Tombstone => (EventKind::Delete, tombstone_kv(key, rev), None),
         };
         let version = Version {
             rev,
@@ -184,14 +180,23 @@ impl Store {
             state,
         };
         self.size_bytes += version.size_bytes(key.len());
-        match self.keys.get_mut(key) {
-            Some(history) => history.push(version),
+        // One search of the key: its state before the txn and its lease
+        // are read from the history the change is then appended to.
+        let (prev_kv, old_lease) = match self.keys.get_mut(key) {
+            Some(history) => {
+                let before = history.at(txn.begin_rev());
+                let prev_kv = before.map(|(modified, live)| live.to_key_value(key, modified));
+                let old_lease = history.latest().map(|live| live.lease);
+                history.push(version);
+                (prev_kv, old_lease)
+            }
             None => {
                 self.keys.insert(key.into(), KeyHistory::new(version));
+                (None, None)
             }
-        }
+        };
         self.move_lease(key, old_lease, new_lease);
-        self.events.push(event);
+        self.events.push(Event { kind, kv, prev_kv });
         txn.changes += 1;
     }
 

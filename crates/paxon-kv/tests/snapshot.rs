@@ -138,6 +138,51 @@ proptest! {
         prop_assert_eq!(answers(&restored), answers(&store));
     }
 
+    /// A snapshot encoded a few keys at a time while more commands apply
+    /// is the snapshot of the store as it was when it began; a compaction
+    /// that changes the store meanwhile aborts it.
+    #[test]
+    fn a_snapshot_encoded_while_commands_apply_is_the_store_as_it_began(
+        before in commands(40),
+        during in commands(40),
+        keys_per_step in 1usize..4,
+    ) {
+        let mut store = Store::new();
+        apply_all(&mut store, &before);
+        let then = store.snapshot();
+        let mut encoder = store.begin_snapshot();
+        prop_assert_eq!(encoder.revision(), store.revision());
+        let mut aborted = false;
+        let mut commands = during.iter();
+        loop {
+            match store.continue_snapshot(&mut encoder, keys_per_step) {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(_) => {
+                    aborted = true;
+                    break;
+                }
+            }
+            if let Some(command) = commands.next() {
+                let compacted = store.compact_revision();
+                apply_all(&mut store, std::slice::from_ref(command));
+                prop_assert!(
+                    store.compact_revision() == compacted
+                        || store.continue_snapshot(&mut encoder, 0).is_err()
+                );
+            }
+        }
+        if !aborted {
+            prop_assert!(encoder.is_done());
+            let len = encoder.encoded_len();
+            let mut out = b"header".to_vec();
+            encoder.finish(&mut out);
+            prop_assert_eq!(&out[..6], b"header");
+            prop_assert_eq!(out.len() - 6, len);
+            prop_assert_eq!(&out[6..], &then[..]);
+        }
+    }
+
     #[test]
     fn replicas_applying_the_same_decrees_agree(cmds in commands(40)) {
         let (mut a, mut b) = (Store::new(), Store::new());

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use paxon_core::codec::{decode_record, decode_records, encode_record, encode_records};
 use paxon_core::{PersistToken, PersistedState, Record, Slot};
+use paxon_kv::SnapshotEncoder;
 use paxon_ledger::{LedgerConfig, SharedLedger, StdVfs};
 use tokio::sync::mpsc;
 
@@ -136,13 +137,20 @@ impl Disk {
     }
 
     /// Begins saving the law book through `slot` on a thread of its own:
-    /// `snapshot` is [`encode_snapshot`]'s, taken after every record
-    /// appended so far, so it covers them; they are dropped from the ledger
-    /// once it is durable, and [`DiskEvent::SnapshotSaved`] tells the
-    /// driver. Records appended meanwhile stay in the ledger and replay on
-    /// top of it. Returns `false` (and saves nothing) when no record was
-    /// appended since the last snapshot, or one is still being written.
-    pub fn save_snapshot_in_background(&mut self, slot: Slot, snapshot: Vec<u8>) -> bool {
+    /// `core` is [`encode_snapshot`]'s, taken after every record appended
+    /// so far, so it covers them, and `store` the state machine through
+    /// `slot`, finished on that thread. The records are dropped from the
+    /// ledger once the snapshot is durable, and
+    /// [`DiskEvent::SnapshotSaved`] tells the driver. Records appended
+    /// meanwhile stay in the ledger and replay on top of it. Returns `false`
+    /// (and saves nothing) when no record was appended since the last
+    /// snapshot, or one is still being written.
+    pub fn save_snapshot_in_background(
+        &mut self,
+        slot: Slot,
+        core: Vec<u8>,
+        store: SnapshotEncoder,
+    ) -> bool {
         let (Ok(seq), Ok(covered)) = (self.ledger.last_seq(), self.ledger.snapshot_seq()) else {
             return false;
         };
@@ -153,6 +161,8 @@ impl Disk {
         let ledger = Arc::clone(&self.ledger);
         let events = self.events.clone();
         let job = move || {
+            let mut snapshot = core;
+            store.finish(&mut snapshot);
             ledger.wait_durable(seq).map_err(|e| e.to_string())?;
             ledger
                 .save_snapshot(seq, &snapshot)
@@ -324,12 +334,17 @@ mod tests {
             Record::Snapshot { slot: Slot(2) },
             Record::Commit { slot: Slot(2) },
         ];
-        let mut snapshot = encode_snapshot(&core);
-        snapshot.extend_from_slice(b"the store at slot 2");
-        assert!(disk.save_snapshot_in_background(Slot(2), snapshot.clone()));
+        let store = paxon_kv::Store::new();
+        let the_store = Bytes::from(store.snapshot());
+        let snapshot = || {
+            let mut encoder = store.begin_snapshot();
+            assert_eq!(store.continue_snapshot(&mut encoder, 10), Ok(true));
+            encoder
+        };
+        assert!(disk.save_snapshot_in_background(Slot(2), encode_snapshot(&core), snapshot()));
         assert_eq!(disk.appended_since_snapshot(), 0);
         // One at a time.
-        assert!(!disk.save_snapshot_in_background(Slot(2), snapshot));
+        assert!(!disk.save_snapshot_in_background(Slot(2), encode_snapshot(&core), snapshot()));
         // The ledger goes on while it is written.
         disk.persist(
             PersistToken(2),
@@ -340,18 +355,12 @@ mod tests {
         disk.finish_saving();
         assert!(!disk.is_saving());
         let shipped = disk.load_snapshot().unwrap();
-        assert_eq!(
-            shipped,
-            Some((Slot(2), Bytes::from_static(b"the store at slot 2")))
-        );
+        assert_eq!(shipped, Some((Slot(2), the_store.clone())));
         drop(disk);
 
         let (tx, _events) = mpsc::unbounded_channel();
         let (_, recovered) = Disk::open(dir.path(), tx).unwrap();
-        assert_eq!(
-            recovered.snapshot.as_deref(),
-            Some(&b"the store at slot 2"[..])
-        );
+        assert_eq!(recovered.snapshot.as_deref(), Some(&the_store[..]));
         assert_eq!(recovered.state.snapshot, Slot(2));
         assert_eq!(recovered.state.commit, Slot(3));
         assert!(recovered.state.entries.contains_key(&Slot(3)));
@@ -363,7 +372,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (tx, _events) = mpsc::unbounded_channel();
         let (mut disk, _) = Disk::open(dir.path(), tx).unwrap();
-        assert!(!disk.save_snapshot_in_background(Slot(1), encode_snapshot(&[])));
+        let store = paxon_kv::Store::new();
+        let mut encoder = store.begin_snapshot();
+        assert_eq!(store.continue_snapshot(&mut encoder, 10), Ok(true));
+        assert!(!disk.save_snapshot_in_background(Slot(1), encode_snapshot(&[]), encoder));
         assert_eq!(disk.load_snapshot().unwrap(), None);
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use paxon_core::{Action, NodeId, ProposeError, ReadId, Replica, Slot, Value};
+use paxon_kv::SnapshotEncoder;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::catchup::{ChunkOf, Incoming, Outgoing, Received};
@@ -27,6 +28,10 @@ pub const WATCH_PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_secs(600);
 /// The ledger after a snapshot may grow to this before the next one is
 /// due, whatever the snapshot's size (see `Member::maybe_snapshot`).
 pub const SNAPSHOT_LEDGER_BYTES_MIN: u64 = 64 << 20;
+
+/// Keys of the store encoded into a snapshot between two inputs (a few
+/// milliseconds' work).
+pub const SNAPSHOT_KEYS_PER_STEP: usize = 10_000;
 
 /// A request not answered by then fails with "request timed out".
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(7);
@@ -143,6 +148,8 @@ pub struct Member {
     snapshot_bytes: u64,
     /// The slot of the newest durable snapshot.
     saved_slot: Slot,
+    /// The snapshot being encoded, as of the slot it began at.
+    encoding: Option<(Slot, SnapshotEncoder)>,
     /// Laggards that asked for a snapshot while one was being written:
     /// they get the new one once it is durable.
     laggards: BTreeSet<NodeId>,
@@ -190,6 +197,7 @@ impl Member {
             remote_reads: BTreeMap::new(),
             snapshot_bytes: 0,
             saved_slot: snapshot_slot,
+            encoding: None,
             laggards: BTreeSet::new(),
             client_urls: BTreeMap::new(),
             db_size,
@@ -658,12 +666,30 @@ impl Member {
     /// snapshot holds [`SNAPSHOT_LEDGER_BYTES_MIN`] or a quarter of that
     /// snapshot's size, whichever is more (a slot may carry one command or
     /// a thousand, so bytes bound the work a restart replays; the quarter
-    /// bounds what snapshots cost in writes to 4× the ledger's). The store
-    /// is encoded here, between two inputs; a thread of the disk's writes
-    /// it, and the ledger goes on meanwhile.
+    /// bounds what snapshots cost in writes to 4× the ledger's).
+    ///
+    /// The member never stops for it: the store is encoded
+    /// [`SNAPSHOT_KEYS_PER_STEP`] keys at a time between inputs, as of the
+    /// slot it began at (paxon-kv's `SnapshotEncoder`), and a thread of the
+    /// disk's writes it.
     fn maybe_snapshot(&mut self) {
-        let applied = self.replica.applied();
-        let slots = applied.0 - self.replica.snapshot_slot().0;
+        if let Some((slot, encoder)) = &mut self.encoding {
+            let store = self.machine.store();
+            match store.continue_snapshot(encoder, SNAPSHOT_KEYS_PER_STEP) {
+                Ok(false) => {}
+                Ok(true) => {
+                    let (slot, encoder) = self.encoding.take().expect("encoding");
+                    self.save_snapshot(slot, encoder);
+                }
+                Err(aborted) => {
+                    tracing::debug!(%slot, %aborted, "snapshot abandoned; the next one starts over");
+                    self.encoding = None;
+                }
+            }
+            return;
+        }
+        let applied = self.machine_applied;
+        let slots = applied.0.saturating_sub(self.replica.snapshot_slot().0);
         let bytes_due = SNAPSHOT_LEDGER_BYTES_MIN.max(self.snapshot_bytes / 4);
         if slots == 0
             || self.disk.is_saving()
@@ -672,13 +698,20 @@ impl Member {
         {
             return;
         }
-        self.replica.compact(applied);
-        let mut snapshot = encode_snapshot(&self.replica.snapshot_records());
-        self.machine.snapshot_into(&mut snapshot);
-        let len = snapshot.len() as u64;
-        if self.disk.save_snapshot_in_background(applied, snapshot) {
+        tracing::debug!(%applied, "encoding a snapshot");
+        self.encoding = Some((applied, self.machine.store().begin_snapshot()));
+    }
+
+    /// The store is encoded as of `slot`: the core's votes up to it go,
+    /// and what is left of them is saved with it, from which a restart
+    /// replays the decrees chosen since.
+    fn save_snapshot(&mut self, slot: Slot, encoder: SnapshotEncoder) {
+        self.replica.compact(slot);
+        let core = encode_snapshot(&self.replica.snapshot_records());
+        let len = (core.len() + encoder.encoded_len()) as u64;
+        if self.disk.save_snapshot_in_background(slot, core, encoder) {
             self.snapshot_bytes = len;
-            tracing::debug!(%applied, bytes = len, "saving a snapshot");
+            tracing::debug!(%slot, bytes = len, "saving a snapshot");
         }
     }
 
@@ -733,6 +766,7 @@ impl Member {
         }
         self.machine = machine;
         self.machine_applied = slot;
+        self.encoding = None;
         let core = self.replica.snapshot_records();
         if let Err(error) = self.disk.save_snapshot(&core, &state) {
             eprintln!("paxon: fatal: cannot save a snapshot: {error}");

@@ -103,9 +103,4 @@ impl StateMachine {
     pub fn snapshot(&self) -> Vec<u8> {
         self.store.snapshot()
     }
-
-    /// [`StateMachine::snapshot`], appended to `out`.
-    pub fn snapshot_into(&self, out: &mut Vec<u8>) {
-        self.store.snapshot_into(out);
-    }
 }
