@@ -1,5 +1,7 @@
 //! The workloads: what one client does per operation.
 
+use std::time::Duration;
+
 use paxon_proto::etcdserverpb as pb;
 use pb::kv_client::KvClient;
 use tonic::transport::Channel;
@@ -186,11 +188,35 @@ impl Client {
                 success,
                 ..Default::default()
             };
-            self.kv.txn(txn).await?;
+            // As etcd's client does, try again while the cluster elects a
+            // leader (the puts are idempotent); say so, since it shows.
+            let mut attempts = 1;
+            loop {
+                match self.kv.txn(txn.clone()).await {
+                    Ok(_) => break,
+                    Err(status) if is_transient(&status) && attempts < LOAD_ATTEMPTS_MAX => {
+                        eprintln!("paxon bench: loader retries after: {}", status.message());
+                        attempts += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(status) => return Err(status),
+                }
+            }
             n = last;
         }
         Ok(())
     }
+}
+
+/// Times a loader sends one batch before it gives up.
+const LOAD_ATTEMPTS_MAX: u32 = 50;
+
+/// An error a client library retries: no leader, or no answer in time.
+fn is_transient(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
+    )
 }
 
 fn request_op(request: pb::request_op::Request) -> pb::RequestOp {
