@@ -179,10 +179,11 @@ pub(crate) fn load_newest<V: Vfs>(
     let defect = if len > snapshot_bytes_max.saturating_add(SNAPSHOT_HEADER_BYTES as u64) {
         Defect::TooLarge(len)
     } else {
-        let bytes = read_all(&file).map_err(io_error("read", &path))?;
+        let mut bytes = read_all(&file).map_err(io_error("read", &path))?;
         match decode(seq, &bytes, snapshot_bytes_max) {
-            Ok(body) => {
-                let bytes = body.to_vec();
+            Ok(_) => {
+                // The body, in place: no second buffer of its size.
+                bytes.drain(..SNAPSHOT_HEADER_BYTES);
                 return Ok(Some(Snapshot { seq, bytes }));
             }
             Err(defect) => defect,

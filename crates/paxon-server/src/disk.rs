@@ -58,8 +58,9 @@ impl Disk {
             .map_err(|e| e.to_string())?;
         let mut records = Vec::new();
         let mut snapshot = None;
-        if let Some(saved) = &recovered.snapshot {
-            let (core, state) = decode_snapshot(&saved.bytes)?;
+        let had_snapshot = recovered.snapshot.is_some();
+        if let Some(saved) = recovered.snapshot {
+            let (core, state) = decode_snapshot(saved.bytes)?;
             records.extend(core);
             snapshot = Some(state);
         }
@@ -70,7 +71,7 @@ impl Disk {
         }
         // An empty disk may be a new member or a wiped one: it recovers
         // before it counts as an acceptor (paxon-core's amnesia.rs).
-        let state = if recovered.snapshot.is_none() && recovered.records.is_empty() {
+        let state = if !had_snapshot && recovered.records.is_empty() {
             PersistedState::empty_disk()
         } else {
             PersistedState::replay(&records)
@@ -209,7 +210,7 @@ impl Disk {
         let Some(saved) = self.ledger.load_snapshot().map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        let (core, state) = decode_snapshot(&saved.bytes)?;
+        let (core, state) = decode_snapshot(saved.bytes)?;
         let slot = core.iter().find_map(|r| match r {
             Record::Snapshot { slot } => Some(*slot),
             _ => None,
@@ -283,10 +284,13 @@ pub fn encode_snapshot(core: &[Record]) -> Vec<u8> {
     out
 }
 
-fn decode_snapshot(bytes: &[u8]) -> Result<(Vec<Record>, Bytes), String> {
-    let (core, state) = decode_records(bytes)
+/// The core's records and the state machine's bytes (not copied: a
+/// million keys are hundreds of megabytes).
+fn decode_snapshot(bytes: Vec<u8>) -> Result<(Vec<Record>, Bytes), String> {
+    let (core, state) = decode_records(&bytes)
         .map_err(|e| format!("the snapshot's core records do not decode: {e}"))?;
-    Ok((core, Bytes::copy_from_slice(state)))
+    let start = bytes.len() - state.len();
+    Ok((core, Bytes::from(bytes).slice(start..)))
 }
 
 #[cfg(test)]

@@ -148,6 +148,9 @@ pub struct Member {
     snapshot_bytes: u64,
     /// The slot of the newest durable snapshot.
     saved_slot: Slot,
+    /// The commit point the member restarted with, and when it started:
+    /// the replay of the ledger is done when the store reaches it.
+    replay: Option<(Slot, Instant)>,
     /// The snapshot being encoded, as of the slot it began at.
     encoding: Option<(Slot, SnapshotEncoder)>,
     /// Laggards that asked for a snapshot while one was being written:
@@ -184,6 +187,7 @@ impl Member {
         snapshot_every_slots: u64,
     ) -> Member {
         let machine_applied = snapshot_slot;
+        let recovered_commit = replica.commit();
         Member {
             me: replica.id(),
             replica,
@@ -197,6 +201,7 @@ impl Member {
             remote_reads: BTreeMap::new(),
             snapshot_bytes: 0,
             saved_slot: snapshot_slot,
+            replay: (recovered_commit > snapshot_slot).then(|| (recovered_commit, Instant::now())),
             encoding: None,
             laggards: BTreeSet::new(),
             client_urls: BTreeMap::new(),
@@ -620,6 +625,11 @@ impl Member {
                     }
                 }
             }
+        }
+        if self.replay.is_some_and(|(through, _)| slot >= through) {
+            let (through, began) = self.replay.take().expect("replaying");
+            let ms = began.elapsed().as_millis() as u64;
+            tracing::info!(%through, ms, "applied the decrees recovered from the ledger");
         }
         self.serve_reads_through(slot);
     }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use paxon_core::{Config, NodeId, Replica, Slot};
 use tokio::net::TcpListener;
@@ -37,15 +37,25 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     let cluster_id = cluster_id(&ids);
     let (disk_events_tx, disk_events_rx) = mpsc::unbounded_channel();
     let member_dir = config.data_dir.join("member");
+    let opening = Instant::now();
     let (disk, recovered) = Disk::open(&member_dir, disk_events_tx)?;
     let limits = paxon_kv::Limits {
         txn_ops_max: config.max_txn_ops,
     };
     let snapshot_slot = recovered.state.snapshot;
+    let read = opening.elapsed();
     let machine = match &recovered.snapshot {
         Some(bytes) => StateMachine::restore(bytes, limits)?,
         None => StateMachine::new(limits),
     };
+    tracing::info!(
+        snapshot_bytes = recovered.snapshot.as_ref().map_or(0, |b| b.len()),
+        %snapshot_slot,
+        commit = %recovered.state.commit,
+        read_ms = read.as_millis() as u64,
+        restored_ms = (opening.elapsed() - read).as_millis() as u64,
+        "ledger and snapshot read; the decrees after the snapshot are applied next"
+    );
     let (core, tick) = core_config(me, &ids, &config);
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
