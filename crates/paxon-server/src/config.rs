@@ -86,6 +86,9 @@ pub struct ServeConfig {
     pub listen_client_urls: Vec<Url>,
     /// `--advertise-client-urls`.
     pub advertise_client_urls: Vec<Url>,
+    /// `--listen-metrics-urls`: extra listeners for `/metrics` and the
+    /// health endpoints (may be empty).
+    pub listen_metrics_urls: Vec<Url>,
     /// `--listen-peer-urls`.
     pub listen_peer_urls: Vec<Url>,
     /// `--initial-advertise-peer-urls`.
@@ -121,6 +124,8 @@ pub struct Flags {
     pub listen_client_urls: String,
     /// `--advertise-client-urls`.
     pub advertise_client_urls: String,
+    /// `--listen-metrics-urls` (empty: none).
+    pub listen_metrics_urls: String,
     /// `--listen-peer-urls`.
     pub listen_peer_urls: String,
     /// `--initial-advertise-peer-urls`.
@@ -152,6 +157,7 @@ impl Default for Flags {
             data_dir: None,
             listen_client_urls: "http://localhost:2379".into(),
             advertise_client_urls: "http://localhost:2379".into(),
+            listen_metrics_urls: String::new(),
             listen_peer_urls: "http://localhost:2380".into(),
             initial_advertise_peer_urls: "http://localhost:2380".into(),
             initial_cluster: None,
@@ -231,6 +237,10 @@ impl Flags {
                 "advertise-client-urls",
                 &self.advertise_client_urls,
             )?,
+            listen_metrics_urls: match self.listen_metrics_urls.trim() {
+                "" => Vec::new(),
+                urls => Url::parse_list("listen-metrics-urls", urls)?,
+            },
             listen_peer_urls: Url::parse_list("listen-peer-urls", &self.listen_peer_urls)?,
             initial_advertise_peer_urls: advertise_peer,
             initial_cluster,

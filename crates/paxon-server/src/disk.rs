@@ -4,12 +4,15 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use paxon_core::codec::{decode_record, decode_records, encode_record, encode_records};
 use paxon_core::{PersistToken, PersistedState, Record};
 use paxon_ledger::{LedgerConfig, SharedLedger, StdVfs};
 use tokio::sync::mpsc;
+
+use crate::metrics::Metrics;
 
 /// What the member restarts from.
 pub struct Recovered {
@@ -24,14 +27,17 @@ pub struct Disk {
     ledger: Arc<SharedLedger<StdVfs>>,
     to_sync: std::sync::mpsc::Sender<(PersistToken, u64)>,
     payload: Vec<u8>,
+    metrics: Arc<Metrics>,
 }
 
 impl Disk {
     /// Opens (or creates) the ledger under `dir` and recovers; a damaged
-    /// ledger is an error that tells the operator what to do.
+    /// ledger is an error that tells the operator what to do. Syncs and
+    /// snapshots are timed into `metrics`.
     pub fn open(
         dir: &Path,
         persisted: mpsc::UnboundedSender<PersistToken>,
+        metrics: Arc<Metrics>,
     ) -> Result<(Disk, Recovered), String> {
         let (ledger, recovered) = paxon_ledger::Ledger::open(StdVfs, dir, LedgerConfig::default())
             .map_err(|e| e.to_string())?;
@@ -57,14 +63,16 @@ impl Disk {
         let ledger = Arc::new(SharedLedger::new(ledger));
         let (to_sync, from_driver) = std::sync::mpsc::channel();
         let syncer = Arc::clone(&ledger);
+        let sync_metrics = Arc::clone(&metrics);
         std::thread::Builder::new()
             .name("paxon-sync".into())
-            .spawn(move || sync_loop(&syncer, &from_driver, &persisted))
+            .spawn(move || sync_loop(&syncer, &from_driver, &persisted, &sync_metrics))
             .map_err(|e| format!("cannot start the sync thread: {e}"))?;
         let disk = Disk {
             ledger,
             to_sync,
             payload: Vec::new(),
+            metrics,
         };
         Ok((disk, Recovered { state, snapshot }))
     }
@@ -94,8 +102,18 @@ impl Disk {
             .is_ok_and(|seq| seq > self.ledger.snapshot_seq().unwrap_or(u64::MAX))
     }
 
-    /// Saves the law book and drops the ledger it covers.
+    /// Saves the law book and drops the ledger it covers; timed as etcd's
+    /// backend commit (the state machine reaching the disk).
     pub fn save_snapshot(&mut self, core: &[Record], state: &[u8]) -> Result<(), String> {
+        let start = Instant::now();
+        self.write_snapshot(core, state)?;
+        self.metrics
+            .backend_commit_seconds
+            .observe_duration(start.elapsed());
+        Ok(())
+    }
+
+    fn write_snapshot(&mut self, core: &[Record], state: &[u8]) -> Result<(), String> {
         if !self.can_snapshot() {
             // A snapshot must cover a durable record newer than the last
             // one (a member that never wrote, or installs twice in a row):
@@ -125,21 +143,33 @@ impl Disk {
 /// Syncs whatever the driver appended, many `Persist`s per `fdatasync`.
 /// A failed sync stops the process: after a failed `fdatasync` the page
 /// cache may have dropped the data, and only a restart can tell what is
-/// on disk.
+/// on disk. Each group's write and `fdatasync` is timed, and its records
+/// counted, into `metrics`.
 fn sync_loop(
     ledger: &SharedLedger<StdVfs>,
     from_driver: &std::sync::mpsc::Receiver<(PersistToken, u64)>,
     persisted: &mpsc::UnboundedSender<PersistToken>,
+    metrics: &Metrics,
 ) {
+    let mut durable = ledger.durable_seq().unwrap_or(0);
     while let Ok((mut token, mut seq)) = from_driver.recv() {
         while let Ok((later_token, later_seq)) = from_driver.try_recv() {
             token = token.max(later_token);
             seq = seq.max(later_seq);
         }
-        if let Err(error) = ledger.wait_durable(seq) {
-            tracing::error!(%error, "the ledger could not be made durable; stopping");
-            eprintln!("paxon: fatal: the ledger could not be made durable: {error}");
-            std::process::exit(1);
+        let start = Instant::now();
+        match ledger.wait_durable(seq) {
+            Ok(now_durable) if now_durable > durable => {
+                metrics.wal_fsync_seconds.observe_duration(start.elapsed());
+                metrics.fsync_batch_records.observe(now_durable - durable);
+                durable = now_durable;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(%error, "the ledger could not be made durable; stopping");
+                eprintln!("paxon: fatal: the ledger could not be made durable: {error}");
+                std::process::exit(1);
+            }
         }
         if persisted.send(token).is_err() {
             return;

@@ -15,6 +15,7 @@ use crate::catchup::{ChunkOf, Incoming, Outgoing, Received};
 use crate::disk::Disk;
 use crate::error::ServeError;
 use crate::lease::{LeaseClock, LeaseQuery};
+use crate::metrics::Metrics;
 use crate::peer::PeerFrame;
 use crate::state::{self, StateMachine};
 use crate::transport::{Inbound, Transport};
@@ -153,6 +154,8 @@ pub struct Member {
     watch: Hub,
     /// When this member, leading, last proposed its time (§3.3.3).
     lease_clock: LeaseClock,
+    /// What `/metrics` shows, published after every round of actions.
+    metrics: Arc<Metrics>,
 }
 
 impl Member {
@@ -167,6 +170,7 @@ impl Member {
         snapshot_every_slots: u64,
     ) -> Member {
         let machine_applied = snapshot.0;
+        let metrics = Arc::new(Metrics::new(&[], Arc::clone(&db_size)));
         Member {
             me: replica.id(),
             replica,
@@ -187,7 +191,25 @@ impl Member {
             incoming: Incoming::default(),
             watch: Hub::new(WATCH_PROGRESS_NOTIFY_INTERVAL),
             lease_clock: LeaseClock::new(),
+            metrics,
         }
+    }
+
+    /// Publishes into `metrics` instead of a private set.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Member {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The gauges a scrape reads (a few relaxed stores per round).
+    fn publish_metrics(&self) {
+        let m = &self.metrics;
+        m.is_leader.set(i64::from(self.replica.is_leader()));
+        m.ballot_round.set(self.term() as i64);
+        m.proposals_committed.set(self.replica.commit().0 as i64);
+        m.proposals_applied.set(self.machine_applied.0 as i64);
+        m.proposals_pending.set(self.pending.len() as i64);
+        m.slots_in_flight.set(self.replica.slots_in_flight() as i64);
     }
 
     /// The ballot round: etcd's raft term in response headers.
@@ -510,6 +532,7 @@ impl Member {
         self.db_size
             .store(self.machine.size_bytes(), Ordering::Relaxed);
         self.maybe_snapshot();
+        self.publish_metrics();
     }
 
     fn perform(&mut self, action: Action) {
@@ -541,6 +564,7 @@ impl Member {
             }
             Action::LeaderChanged { leader, ballot } => {
                 tracing::info!(?leader, %ballot, "leader changed");
+                self.metrics.leader_seen(leader, ballot.round);
                 self.fail_forwards_not_to(leader);
                 if leader == Some(self.me) {
                     let promote = self.lease_clock.promote();
@@ -588,6 +612,9 @@ impl Member {
         );
         self.machine_applied = slot;
         if let Value::Batch(batch) = value {
+            self.metrics
+                .batch_size
+                .observe(batch.commands().len() as u64);
             for decree in batch.commands() {
                 let Some((origin, id, command)) = decode_decree(decree) else {
                     tracing::error!(%slot, "a chosen command does not decode; skipped on every member alike");
