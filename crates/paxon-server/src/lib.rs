@@ -17,6 +17,7 @@ pub mod lease;
 pub mod member;
 pub mod metrics;
 pub mod peer;
+pub mod probe;
 mod serve;
 pub mod state;
 pub mod transport;

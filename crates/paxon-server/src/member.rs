@@ -17,6 +17,7 @@ use crate::error::ServeError;
 use crate::lease::{LeaseClock, LeaseQuery};
 use crate::metrics::Metrics;
 use crate::peer::PeerFrame;
+use crate::probe::Prober;
 use crate::state::{self, StateMachine};
 use crate::transport::{Inbound, Transport};
 use crate::watch::{Hub, WatchOp};
@@ -156,6 +157,8 @@ pub struct Member {
     lease_clock: LeaseClock,
     /// What `/metrics` shows, published after every round of actions.
     metrics: Arc<Metrics>,
+    /// Round-trip probes of the peers.
+    prober: Prober,
 }
 
 impl Member {
@@ -192,6 +195,7 @@ impl Member {
             watch: Hub::new(WATCH_PROGRESS_NOTIFY_INTERVAL),
             lease_clock: LeaseClock::new(),
             metrics,
+            prober: Prober::new(Instant::now()),
         }
     }
 
@@ -221,6 +225,17 @@ impl Member {
     /// while leases exist.
     fn on_tick(&mut self) {
         self.watch.catch_up(self.machine.store(), self.term());
+        if let Some(sent_ns) = self.prober.due(Instant::now()) {
+            for peer in self
+                .replica
+                .config()
+                .members
+                .iter()
+                .filter(|p| **p != self.me)
+            {
+                self.transport.send(*peer, &PeerFrame::Probe { sent_ns });
+            }
+        }
         if self.replica.is_leader() {
             if let Some(tick) = self.lease_clock.due(self.machine.store()) {
                 self.propose_own(&tick);
@@ -359,6 +374,15 @@ impl Member {
             PeerFrame::SnapshotAck { slot, received } => {
                 for frame in self.outgoing.acked(from, slot, received, Instant::now()) {
                     self.transport.send(from, &frame);
+                }
+            }
+            PeerFrame::Probe { sent_ns } => {
+                self.transport
+                    .send(from, &PeerFrame::ProbeReply { sent_ns });
+            }
+            PeerFrame::ProbeReply { sent_ns } => {
+                if let Some(rtt) = self.prober.round_trip(sent_ns, Instant::now()) {
+                    self.metrics.peer_round_trip(from, rtt);
                 }
             }
         }

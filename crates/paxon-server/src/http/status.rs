@@ -72,13 +72,14 @@ pub fn render(cluster: &ClusterInfo, status: &StatusInfo, metrics: &Metrics) -> 
     let _ = write!(
         out,
         "],\"requests\":{{\"handled\":{},\"failed\":{},\"seconds\":{}}},\
-         \"leader_changes_seen\":{},\"proposals_pending\":{},\"slots_in_flight\":{}}}",
+         \"leader_changes_seen\":{},\"proposals_pending\":{},\"slots_in_flight\":{},\"now_unix_ms\":{}}}",
         totals.handled,
         totals.failed,
         totals.seconds,
         metrics.leader_changes_seen.get(),
         metrics.proposals_pending.get(),
         metrics.slots_in_flight.get(),
+        crate::metrics::unix_ms(),
     );
     out
 }

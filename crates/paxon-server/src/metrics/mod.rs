@@ -269,7 +269,8 @@ impl Metrics {
     }
 }
 
-fn unix_ms() -> u64 {
+/// The wall clock in ms since the Unix epoch.
+pub(crate) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
