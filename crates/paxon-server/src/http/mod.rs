@@ -9,12 +9,14 @@ pub mod status;
 
 use std::sync::Arc;
 
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::grpc::Handle;
 use crate::metrics::Metrics;
+use health::Probe;
 
 /// The status page: one self-contained file, no external assets.
 const STATUS_PAGE: &str = include_str!("status.html");
@@ -39,20 +41,14 @@ pub enum Listener {
 
 /// The routes of `listener`, to merge with the gRPC services.
 pub fn routes(ops: Ops, listener: Listener) -> axum::Router {
+    let probe_route = |which: Probe| {
+        get(move |State(ops): State<Ops>, uri: Uri| probe(ops, which, uri)).with_state(ops.clone())
+    };
     let mut router = axum::Router::new()
         .route("/metrics", get(metrics).with_state(ops.clone()))
-        .route(
-            "/health",
-            get(probe::<{ PROBE_HEALTH }>).with_state(ops.clone()),
-        )
-        .route(
-            "/livez",
-            get(probe::<{ PROBE_LIVEZ }>).with_state(ops.clone()),
-        )
-        .route(
-            "/readyz",
-            get(probe::<{ PROBE_READYZ }>).with_state(ops.clone()),
-        );
+        .route("/health", probe_route(Probe::Health))
+        .route("/livez", probe_route(Probe::Livez))
+        .route("/readyz", probe_route(Probe::Readyz));
     if listener == Listener::Client {
         router = router
             .route("/", get(page))
@@ -61,26 +57,14 @@ pub fn routes(ops: Ops, listener: Listener) -> axum::Router {
     router
 }
 
-const PROBE_HEALTH: u8 = 0;
-const PROBE_LIVEZ: u8 = 1;
-const PROBE_READYZ: u8 = 2;
-
-async fn metrics(axum::extract::State(ops): axum::extract::State<Ops>) -> Response {
+async fn metrics(State(ops): State<Ops>) -> Response {
     let content_type = "text/plain; version=0.0.4; charset=utf-8";
     ([(header::CONTENT_TYPE, content_type)], ops.metrics.render()).into_response()
 }
 
-async fn probe<const WHICH: u8>(
-    axum::extract::State(ops): axum::extract::State<Ops>,
-    uri: Uri,
-) -> Response {
-    let probe = match WHICH {
-        PROBE_HEALTH => health::Probe::Health,
-        PROBE_LIVEZ => health::Probe::Livez,
-        _ => health::Probe::Readyz,
-    };
+async fn probe(ops: Ops, which: Probe, uri: Uri) -> Response {
     let options = health::Options::parse(uri.query());
-    let verdict = health::check(&ops.handle, probe, &options).await;
+    let verdict = health::check(&ops.handle, which, &options).await;
     let body = health::body(&verdict);
     let text = "text/plain; charset=utf-8";
     match verdict {
@@ -114,7 +98,7 @@ async fn page() -> Response {
     (headers, STATUS_PAGE).into_response()
 }
 
-async fn status_json(axum::extract::State(ops): axum::extract::State<Ops>) -> Response {
+async fn status_json(State(ops): State<Ops>) -> Response {
     let mut response = match ops.handle.member_status().await {
         Ok(status) => {
             let body = status::render(ops.handle.cluster(), &status, &ops.metrics);

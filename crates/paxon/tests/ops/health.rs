@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::cluster::{self, etcdctl, stderr, Cluster};
-use crate::http;
+use crate::{http, metrics};
 
 const HEALTHY: &str = r#"{"health":"true","reason":""}"#;
 
@@ -94,6 +94,14 @@ fn health_is_true_with_a_leader_and_false_without_one() {
         503,
         &unhealthy("RAFT NO LEADER"),
     );
+
+    // A write without a quorum is a failed proposal.
+    let failed = |port| metrics::scrape(port).value("etcd_server_proposals_failed_total", &[]);
+    let before = failed(port);
+    assert!(!etcdctl(&cluster.endpoint(0), &["put", "k", "v"], None)
+        .status
+        .success());
+    assert!(failed(port) > before);
 
     let out = etcdctl(&cluster.endpoint(0), &["endpoint", "health"], None);
     assert!(!out.status.success());
