@@ -217,17 +217,19 @@ impl GrpcMetrics {
             "histogram",
             "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
         );
+        // Only methods called, as go-grpc-prometheus creates these series
+        // on first use.
         for m in &self.methods {
+            let seconds = m.seconds.snapshot();
+            if seconds.count == 0 {
+                continue;
+            }
             let labels = [
                 ("grpc_method", m.name),
                 ("grpc_service", m.service),
                 ("grpc_type", m.kind.label()),
             ];
-            text.histogram(
-                "grpc_server_handling_seconds",
-                &labels,
-                &m.seconds.snapshot(),
-            );
+            text.histogram("grpc_server_handling_seconds", &labels, &seconds);
         }
     }
 }
