@@ -392,6 +392,31 @@ mod tests {
     }
 
     #[test]
+    fn metrics_urls_are_optional_and_checked_like_the_others() {
+        assert!(Flags::default()
+            .validate()
+            .unwrap()
+            .listen_metrics_urls
+            .is_empty());
+        let flags = Flags {
+            listen_metrics_urls: "http://127.0.0.1:2381".into(),
+            ..Flags::default()
+        };
+        assert_eq!(
+            flags.validate().unwrap().listen_metrics_urls[0].host_port,
+            "127.0.0.1:2381"
+        );
+        let flags = Flags {
+            listen_metrics_urls: "127.0.0.1:2381".into(),
+            ..Flags::default()
+        };
+        assert_eq!(
+            flags.validate().unwrap_err().0,
+            "--listen-metrics-urls: 127.0.0.1:2381: a URL must look like http://host:port"
+        );
+    }
+
+    #[test]
     fn tls_urls_are_refused_with_a_reason() {
         let err = Url::parse("https://127.0.0.1:2379").unwrap_err();
         assert_eq!(

@@ -110,10 +110,11 @@ fn metrics_parse_and_move_with_puts_and_a_leader_kill() {
         series.len() == 2 && series.iter().all(|c| c.value > 0.0)
     });
 
-    // The metrics listener shows the same families.
+    // The metrics listener shows the same families, and no status page.
     for member in &cluster.members {
         let extra = scrape(member.metrics_port);
         assert_eq!(extra.types, after[0].types);
+        assert_eq!(http::get(member.metrics_port, "/").status, 404);
     }
 
     let old = cluster.leader().expect("a leader");
