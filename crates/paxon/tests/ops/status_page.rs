@@ -78,6 +78,13 @@ fn leader_on(dom: &str) -> Option<&str> {
     Some(&rest[start..end])
 }
 
+/// How many times the page polled and redrew itself since it loaded.
+fn polls_on(dom: &str) -> u32 {
+    let at = dom.find("data-polls=\"").expect("the page polled") + "data-polls=\"".len();
+    let end = at + dom[at..].find('"').expect("closing quote");
+    dom[at..end].parse().expect("a count")
+}
+
 /// The role shown in member `name`'s row ("leader", "follower", or
 /// "unreachable").
 fn role_of<'a>(dom: &'a str, name: &str) -> Option<&'a str> {
@@ -135,6 +142,9 @@ fn the_status_page_shows_the_new_leader_after_the_leader_is_killed() {
             && cluster.leader().map(|i| names[i].as_str()) == shown
     });
     let new = leader_on(&dom).expect("a leader").to_string();
+    // Within one load the page polled again by itself (5 s of the page's
+    // time, one poll a second).
+    assert!(polls_on(&dom) >= 2, "the page redraws itself");
     assert_eq!(role_of(&dom, &new), Some("leader"));
     assert!(
         dom.contains(&format!("{new} leads (ballot round")),
