@@ -18,8 +18,9 @@ need_component clippy clippy
 # etcd-client crate (a dev-dependency of crates/paxon) needs; iproute2
 # provides `ip`, with which crates/paxon/tests/faults builds its network
 # namespaces; etcd-server provides the etcd that `paxon bench` (and its
-# smoke test) runs beside Paxon.
-packages=(etcd-client etcd-server protobuf-compiler iproute2)
+# smoke test) runs beside Paxon; chromium is the headless browser in which
+# crates/paxon/tests/ops loads the live status page.
+packages=(etcd-client etcd-server protobuf-compiler iproute2 chromium)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -221,6 +221,15 @@ impl Replica {
         self.log.get(slot)
     }
 
+    /// Slots this leader proposed that are not chosen yet (§3.3.1: the
+    /// pipeline); 0 when not leading.
+    pub fn slots_in_flight(&self) -> u64 {
+        match &self.role {
+            Role::Leader(leadership) => leadership.next_slot.0.saturating_sub(self.commit.0 + 1),
+            _ => 0,
+        }
+    }
+
     /// Client commands queued and not yet in a decree.
     pub fn queued_commands(&self) -> usize {
         self.queued.len()

@@ -80,7 +80,8 @@ pub fn restore(file: &Path, data_dir: &Path, limits: paxon_kv::Limits) -> Result
         ));
     }
     let (persisted, _ignored) = mpsc::unbounded_channel();
-    let (mut disk, _) = Disk::open(&member_dir, persisted)?;
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(&[], Default::default()));
+    let (mut disk, _) = Disk::open(&member_dir, persisted, metrics)?;
     disk.save_snapshot(&[Record::Commit { slot: Slot(0) }], store)?;
     Ok(machine.revision())
 }

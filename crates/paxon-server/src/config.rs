@@ -86,6 +86,9 @@ pub struct ServeConfig {
     pub listen_client_urls: Vec<Url>,
     /// `--advertise-client-urls`.
     pub advertise_client_urls: Vec<Url>,
+    /// `--listen-metrics-urls`: extra listeners for `/metrics` and the
+    /// health endpoints (may be empty).
+    pub listen_metrics_urls: Vec<Url>,
     /// `--listen-peer-urls`.
     pub listen_peer_urls: Vec<Url>,
     /// `--initial-advertise-peer-urls`.
@@ -121,6 +124,8 @@ pub struct Flags {
     pub listen_client_urls: String,
     /// `--advertise-client-urls`.
     pub advertise_client_urls: String,
+    /// `--listen-metrics-urls` (empty: none).
+    pub listen_metrics_urls: String,
     /// `--listen-peer-urls`.
     pub listen_peer_urls: String,
     /// `--initial-advertise-peer-urls`.
@@ -152,6 +157,7 @@ impl Default for Flags {
             data_dir: None,
             listen_client_urls: "http://localhost:2379".into(),
             advertise_client_urls: "http://localhost:2379".into(),
+            listen_metrics_urls: String::new(),
             listen_peer_urls: "http://localhost:2380".into(),
             initial_advertise_peer_urls: "http://localhost:2380".into(),
             initial_cluster: None,
@@ -231,6 +237,10 @@ impl Flags {
                 "advertise-client-urls",
                 &self.advertise_client_urls,
             )?,
+            listen_metrics_urls: match self.listen_metrics_urls.trim() {
+                "" => Vec::new(),
+                urls => Url::parse_list("listen-metrics-urls", urls)?,
+            },
             listen_peer_urls: Url::parse_list("listen-peer-urls", &self.listen_peer_urls)?,
             initial_advertise_peer_urls: advertise_peer,
             initial_cluster,
@@ -378,6 +388,31 @@ mod tests {
         assert_eq!(
             flags.validate().unwrap_err().0,
             "--initial-cluster: http://127.0.0.1:2380 is the peer URL of both a and b"
+        );
+    }
+
+    #[test]
+    fn metrics_urls_are_optional_and_checked_like_the_others() {
+        assert!(Flags::default()
+            .validate()
+            .unwrap()
+            .listen_metrics_urls
+            .is_empty());
+        let flags = Flags {
+            listen_metrics_urls: "http://127.0.0.1:2381".into(),
+            ..Flags::default()
+        };
+        assert_eq!(
+            flags.validate().unwrap().listen_metrics_urls[0].host_port,
+            "127.0.0.1:2381"
+        );
+        let flags = Flags {
+            listen_metrics_urls: "127.0.0.1:2381".into(),
+            ..Flags::default()
+        };
+        assert_eq!(
+            flags.validate().unwrap_err().0,
+            "--listen-metrics-urls: 127.0.0.1:2381: a URL must look like http://host:port"
         );
     }
 

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use paxon_core::codec::{decode_record, decode_records, encode_record, encode_records};
@@ -12,6 +13,8 @@ use paxon_core::{PersistToken, PersistedState, Record, Slot};
 use paxon_kv::SnapshotEncoder;
 use paxon_ledger::{LedgerConfig, SharedLedger, StdVfs};
 use tokio::sync::mpsc;
+
+use crate::metrics::Metrics;
 
 /// What the disk tells the driver.
 #[derive(Debug)]
@@ -45,14 +48,17 @@ pub struct Disk {
     appended_bytes: u64,
     /// The snapshot being written in the background, if any.
     saving: Option<std::thread::JoinHandle<Result<(), String>>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Disk {
     /// Opens (or creates) the ledger under `dir` and recovers; a damaged
-    /// ledger is an error that tells the operator what to do.
+    /// ledger is an error that tells the operator what to do. Syncs and
+    /// snapshots are timed into `metrics`.
     pub fn open(
         dir: &Path,
         events: mpsc::UnboundedSender<DiskEvent>,
+        metrics: Arc<Metrics>,
     ) -> Result<(Disk, Recovered), String> {
         let (ledger, recovered) = paxon_ledger::Ledger::open(StdVfs, dir, LedgerConfig::default())
             .map_err(|e| e.to_string())?;
@@ -80,9 +86,10 @@ impl Disk {
         let (to_sync, from_driver) = std::sync::mpsc::channel();
         let syncer = Arc::clone(&ledger);
         let persisted = events.clone();
+        let sync_metrics = Arc::clone(&metrics);
         std::thread::Builder::new()
             .name("paxon-sync".into())
-            .spawn(move || sync_loop(&syncer, &from_driver, &persisted))
+            .spawn(move || sync_loop(&syncer, &from_driver, &persisted, &sync_metrics))
             .map_err(|e| format!("cannot start the sync thread: {e}"))?;
         let appended_bytes = recovered
             .records
@@ -96,6 +103,7 @@ impl Disk {
             payload: Vec::new(),
             appended_bytes,
             saving: None,
+            metrics,
         };
         Ok((disk, Recovered { state, snapshot }))
     }
@@ -161,13 +169,18 @@ impl Disk {
         self.appended_bytes = 0;
         let ledger = Arc::clone(&self.ledger);
         let events = self.events.clone();
+        let metrics = Arc::clone(&self.metrics);
         let job = move || {
             let mut snapshot = core;
             store.finish(&mut snapshot);
             ledger.wait_durable(seq).map_err(|e| e.to_string())?;
+            let start = Instant::now();
             ledger
                 .save_snapshot(seq, &snapshot)
                 .map_err(|e| e.to_string())?;
+            metrics
+                .backend_commit_seconds
+                .observe_duration(start.elapsed());
             drop(snapshot);
             ledger.trim_before(seq + 1).map_err(|e| e.to_string())?;
             let _ = events.send(DiskEvent::SnapshotSaved(slot));
@@ -220,9 +233,11 @@ impl Disk {
 
     /// Saves the law book and drops the ledger it covers, before it
     /// returns: a snapshot installed from a peer must be durable before
-    /// any later record is.
+    /// any later record is. Snapshot saves are timed as etcd's backend
+    /// commit (the state machine reaching the disk).
     pub fn save_snapshot(&mut self, core: &[Record], state: &[u8]) -> Result<(), String> {
         self.finish_saving();
+        let start = Instant::now();
         if !self.can_snapshot() {
             // A snapshot must cover a durable record newer than the last
             // one (a member that never wrote, or installs twice in a row):
@@ -243,6 +258,9 @@ impl Disk {
         self.ledger
             .save_snapshot(seq, &bytes)
             .map_err(|e| e.to_string())?;
+        self.metrics
+            .backend_commit_seconds
+            .observe_duration(start.elapsed());
         self.ledger
             .trim_before(seq + 1)
             .map_err(|e| e.to_string())?;
@@ -254,21 +272,33 @@ impl Disk {
 /// Syncs whatever the driver appended, many `Persist`s per `fdatasync`.
 /// A failed sync stops the process: after a failed `fdatasync` the page
 /// cache may have dropped the data, and only a restart can tell what is
-/// on disk.
+/// on disk. Each group's write and `fdatasync` is timed, and its records
+/// counted, into `metrics`.
 fn sync_loop(
     ledger: &SharedLedger<StdVfs>,
     from_driver: &std::sync::mpsc::Receiver<(PersistToken, u64)>,
     persisted: &mpsc::UnboundedSender<DiskEvent>,
+    metrics: &Metrics,
 ) {
+    let mut durable = ledger.durable_seq().unwrap_or(0);
     while let Ok((mut token, mut seq)) = from_driver.recv() {
         while let Ok((later_token, later_seq)) = from_driver.try_recv() {
             token = token.max(later_token);
             seq = seq.max(later_seq);
         }
-        if let Err(error) = ledger.wait_durable(seq) {
-            tracing::error!(%error, "the ledger could not be made durable; stopping");
-            eprintln!("paxon: fatal: the ledger could not be made durable: {error}");
-            std::process::exit(1);
+        let start = Instant::now();
+        match ledger.wait_durable(seq) {
+            Ok(now_durable) if now_durable > durable => {
+                metrics.wal_fsync_seconds.observe_duration(start.elapsed());
+                metrics.fsync_batch_records.observe(now_durable - durable);
+                durable = now_durable;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(%error, "the ledger could not be made durable; stopping");
+                eprintln!("paxon: fatal: the ledger could not be made durable: {error}");
+                std::process::exit(1);
+            }
         }
         if persisted.send(DiskEvent::Durable(token)).is_err() {
             return;
@@ -326,7 +356,7 @@ mod tests {
     fn a_snapshot_saved_in_the_background_covers_the_ledger_before_it_and_keeps_what_came_after() {
         let dir = tempfile::tempdir().unwrap();
         let (tx, mut events) = mpsc::unbounded_channel();
-        let (mut disk, _) = Disk::open(dir.path(), tx).unwrap();
+        let (mut disk, _) = Disk::open(dir.path(), tx, Arc::new(Metrics::new(&[], Arc::default()))).unwrap();
         disk.persist(
             PersistToken(1),
             &[vote(1), vote(2), Record::Commit { slot: Slot(2) }],
@@ -363,7 +393,7 @@ mod tests {
         drop(disk);
 
         let (tx, _events) = mpsc::unbounded_channel();
-        let (_, recovered) = Disk::open(dir.path(), tx).unwrap();
+        let (_, recovered) = Disk::open(dir.path(), tx, Arc::new(Metrics::new(&[], Arc::default()))).unwrap();
         assert_eq!(recovered.snapshot.as_deref(), Some(&the_store[..]));
         assert_eq!(recovered.state.snapshot, Slot(2));
         assert_eq!(recovered.state.commit, Slot(3));
@@ -375,7 +405,7 @@ mod tests {
     fn nothing_to_cover_means_no_background_snapshot() {
         let dir = tempfile::tempdir().unwrap();
         let (tx, _events) = mpsc::unbounded_channel();
-        let (mut disk, _) = Disk::open(dir.path(), tx).unwrap();
+        let (mut disk, _) = Disk::open(dir.path(), tx, Arc::new(Metrics::new(&[], Arc::default()))).unwrap();
         let store = paxon_kv::Store::new();
         let mut encoder = store.begin_snapshot();
         assert_eq!(store.continue_snapshot(&mut encoder, 10), Ok(true));

@@ -16,7 +16,9 @@ use crate::catchup::{ChunkOf, Incoming, Outgoing, Received};
 use crate::disk::{encode_snapshot, Disk, DiskEvent};
 use crate::error::ServeError;
 use crate::lease::{LeaseClock, LeaseQuery};
+use crate::metrics::Metrics;
 use crate::peer::PeerFrame;
+use crate::probe::Prober;
 use crate::state::{self, StateMachine};
 use crate::transport::{Inbound, Transport};
 use crate::watch::{Hub, WatchOp};
@@ -173,6 +175,10 @@ pub struct Member {
     watch: Hub,
     /// When this member, leading, last proposed its time (§3.3.3).
     lease_clock: LeaseClock,
+    /// What `/metrics` shows, published after every round of actions.
+    metrics: Arc<Metrics>,
+    /// Round-trip probes of the peers.
+    prober: Prober,
 }
 
 impl Member {
@@ -188,6 +194,7 @@ impl Member {
     ) -> Member {
         let machine_applied = snapshot_slot;
         let recovered_commit = replica.commit();
+        let metrics = Arc::new(Metrics::new(&[], Arc::clone(&db_size)));
         Member {
             me: replica.id(),
             replica,
@@ -212,7 +219,26 @@ impl Member {
             incoming: Incoming::default(),
             watch: Hub::new(WATCH_PROGRESS_NOTIFY_INTERVAL),
             lease_clock: LeaseClock::new(),
+            metrics,
+            prober: Prober::new(Instant::now()),
         }
+    }
+
+    /// Publishes into `metrics` instead of a private set.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Member {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The gauges a scrape reads (a few relaxed stores per round).
+    fn publish_metrics(&self) {
+        let m = &self.metrics;
+        m.is_leader.set(i64::from(self.replica.is_leader()));
+        m.ballot_round.set(self.term() as i64);
+        m.proposals_committed.set(self.replica.commit().0 as i64);
+        m.proposals_applied.set(self.machine_applied.0 as i64);
+        m.proposals_pending.set(self.pending.len() as i64);
+        m.slots_in_flight.set(self.replica.slots_in_flight() as i64);
     }
 
     /// The ballot round: etcd's raft term in response headers.
@@ -224,6 +250,17 @@ impl Member {
     /// while leases exist.
     fn on_tick(&mut self) {
         self.watch.catch_up(self.machine.store(), self.term());
+        if let Some(sent_ns) = self.prober.due(Instant::now()) {
+            for peer in self
+                .replica
+                .config()
+                .members
+                .iter()
+                .filter(|p| **p != self.me)
+            {
+                self.transport.send(*peer, &PeerFrame::Probe { sent_ns });
+            }
+        }
         if self.replica.is_leader() {
             if let Some(tick) = self.lease_clock.due(self.machine.store()) {
                 self.propose_own(&tick);
@@ -363,6 +400,15 @@ impl Member {
             PeerFrame::SnapshotAck { slot, received } => {
                 for frame in self.outgoing.acked(from, slot, received, Instant::now()) {
                     self.transport.send(from, &frame);
+                }
+            }
+            PeerFrame::Probe { sent_ns } => {
+                self.transport
+                    .send(from, &PeerFrame::ProbeReply { sent_ns });
+            }
+            PeerFrame::ProbeReply { sent_ns } => {
+                if let Some(rtt) = self.prober.round_trip(sent_ns, Instant::now()) {
+                    self.metrics.peer_round_trip(from, rtt);
                 }
             }
         }
@@ -536,6 +582,7 @@ impl Member {
         self.db_size
             .store(self.machine.size_bytes(), Ordering::Relaxed);
         self.maybe_snapshot();
+        self.publish_metrics();
     }
 
     fn perform(&mut self, action: Action) {
@@ -562,6 +609,7 @@ impl Member {
             Action::SnapshotNeeded { to, .. } => self.send_snapshot(to),
             Action::LeaderChanged { leader, ballot } => {
                 tracing::info!(?leader, %ballot, "leader changed");
+                self.metrics.leader_seen(leader, ballot.round);
                 self.fail_forwards_not_to(leader);
                 if leader == Some(self.me) {
                     let promote = self.lease_clock.promote();
@@ -609,6 +657,9 @@ impl Member {
         );
         self.machine_applied = slot;
         if let Value::Batch(batch) = value {
+            self.metrics
+                .batch_size
+                .observe(batch.commands().len() as u64);
             for decree in batch.commands() {
                 let Some((origin, id, command)) = decode_decree(decree) else {
                     tracing::error!(%slot, "a chosen command does not decode; skipped on every member alike");

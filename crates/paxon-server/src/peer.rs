@@ -62,6 +62,16 @@ pub enum PeerFrame {
         /// Bytes held.
         received: u64,
     },
+    /// A round-trip probe (`crate::probe`): echo the stamp back.
+    Probe {
+        /// The sender's clock.
+        sent_ns: u64,
+    },
+    /// The echo of a `Probe`.
+    ProbeReply {
+        /// The stamp of the probe.
+        sent_ns: u64,
+    },
 }
 
 /// Why a frame was refused.
@@ -85,6 +95,8 @@ const TAG_READ_INDEX: u8 = 4;
 const TAG_READ_INDEX_READY: u8 = 5;
 const TAG_SNAPSHOT_CHUNK: u8 = 7;
 const TAG_SNAPSHOT_ACK: u8 = 8;
+const TAG_PROBE: u8 = 20;
+const TAG_PROBE_REPLY: u8 = 21;
 
 impl PeerFrame {
     /// Encodes the frame body (the transport adds the length).
@@ -134,6 +146,14 @@ impl PeerFrame {
                 out.put_u8(TAG_SNAPSHOT_ACK);
                 out.put_u64_le(slot.0);
                 out.put_u64_le(*received);
+            }
+            PeerFrame::Probe { sent_ns } => {
+                out.put_u8(TAG_PROBE);
+                out.put_u64_le(*sent_ns);
+            }
+            PeerFrame::ProbeReply { sent_ns } => {
+                out.put_u8(TAG_PROBE_REPLY);
+                out.put_u64_le(*sent_ns);
             }
         }
         out.freeze()
@@ -189,6 +209,12 @@ impl PeerFrame {
                 slot: Slot(u64_of(&mut body)?),
                 received: u64_of(&mut body)?,
             },
+            TAG_PROBE => PeerFrame::Probe {
+                sent_ns: u64_of(&mut body)?,
+            },
+            TAG_PROBE_REPLY => PeerFrame::ProbeReply {
+                sent_ns: u64_of(&mut body)?,
+            },
             other => return Err(FrameError::UnknownTag(other)),
         };
         Ok(frame)
@@ -235,6 +261,8 @@ mod tests {
                 slot: Slot(10),
                 received: 45,
             },
+            PeerFrame::Probe { sent_ns: 12 },
+            PeerFrame::ProbeReply { sent_ns: 13 },
         ];
         for frame in frames {
             assert_eq!(PeerFrame::decode(frame.encode()).unwrap(), frame);

@@ -1,6 +1,7 @@
 //! `paxon serve`: one member, from etcd's flags to running services.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,7 +13,10 @@ use tonic::transport::server::TcpIncoming;
 use crate::config::{cluster_id, member_id, ClusterState, ServeConfig, Url};
 use crate::disk::Disk;
 use crate::grpc::{self, ClusterInfo, Handle, MemberInfo};
+use crate::http::{self, Listener, Ops};
 use crate::member::{Input, Member};
+use crate::metrics::grpc::GrpcMetricsLayer;
+use crate::metrics::Metrics;
 use crate::state::StateMachine;
 use crate::transport::{self, Identity, Transport};
 
@@ -37,8 +41,11 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     let cluster_id = cluster_id(&ids);
     let (disk_events_tx, disk_events_rx) = mpsc::unbounded_channel();
     let member_dir = config.data_dir.join("member");
+    let db_size = Arc::new(AtomicU64::new(0));
+    let peer_ids: Vec<NodeId> = ids.iter().copied().filter(|id| *id != me).collect();
+    let metrics = Arc::new(Metrics::new(&peer_ids, Arc::clone(&db_size)));
     let opening = Instant::now();
-    let (disk, recovered) = Disk::open(&member_dir, disk_events_tx)?;
+    let (disk, recovered) = Disk::open(&member_dir, disk_events_tx, Arc::clone(&metrics))?;
     let limits = paxon_kv::Limits {
         txn_ops_max: config.max_txn_ops,
     };
@@ -83,7 +90,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         let (identity, ids, inbox) = (identity.clone(), ids.clone(), peer_inbox(&inbox_tx));
         tokio::spawn(transport::accept_loop(listener, identity, ids, inbox));
     }
-    let db_size = Arc::new(std::sync::atomic::AtomicU64::new(machine.size_bytes()));
+    db_size.store(machine.size_bytes(), Ordering::Relaxed);
     let member = Member::new(
         replica,
         disk,
@@ -92,7 +99,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         Slot(snapshot_slot.0),
         Arc::clone(&db_size),
         config.snapshot_count,
-    );
+    )
+    .with_metrics(Arc::clone(&metrics));
     let driver = tokio::spawn(member.run(inbox_rx, disk_events_rx, tick));
     let cluster = Arc::new(ClusterInfo {
         cluster_id,
@@ -103,10 +111,12 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         quota_backend_bytes: config.quota_backend_bytes,
         db_size,
         lease_ttl_min_s: lease_ttl_min_s(&config),
+        metrics: Arc::clone(&metrics),
     });
     let handle = Handle::new(inbox_tx, cluster, limits);
     tracing::info!(name = %config.name, id = %format!("{:x}", me.0), "paxon member starting");
-    serve_clients(&config, handle).await?;
+    let ops = Ops { handle, metrics };
+    serve_clients(&config, ops).await?;
     driver.abort();
     Ok(())
 }
@@ -178,20 +188,22 @@ async fn bind(url: &Url, what: &str) -> Result<TcpListener, String> {
     })
 }
 
-/// Serves the gRPC API on every client URL until SIGTERM or Ctrl-C.
-async fn serve_clients(config: &ServeConfig, handle: Handle) -> Result<(), String> {
+/// Serves the gRPC API and the HTTP endpoints on every client URL, and
+/// metrics and health on every `--listen-metrics-urls` URL, until
+/// SIGTERM or Ctrl-C.
+async fn serve_clients(config: &ServeConfig, ops: Ops) -> Result<(), String> {
     let mut servers = Vec::new();
     for url in &config.listen_client_urls {
         let listener = bind(url, "client").await?;
-        // Without TCP_NODELAY a small answer waits for the client's delayed
-        // ACK (Nagle's algorithm): 40 ms per request on Linux.
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let router = grpc::router(handle.clone());
-        servers.push(tokio::spawn(async move {
-            router
-                .serve_with_incoming_shutdown(incoming, shutdown_signal())
-                .await
-        }));
+        let routes = grpc::routes(ops.handle.clone())
+            .into_axum_router()
+            .merge(http::routes(ops.clone(), Listener::Client));
+        servers.push(spawn_server(listener, routes, &ops));
+    }
+    for url in &config.listen_metrics_urls {
+        let listener = bind(url, "metrics").await?;
+        let routes = http::routes(ops.clone(), Listener::Metrics);
+        servers.push(spawn_server(listener, routes, &ops));
     }
     tracing::info!("ready to serve client requests");
     for server in servers {
@@ -203,6 +215,23 @@ async fn serve_clients(config: &ServeConfig, handle: Handle) -> Result<(), Strin
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// One listener: HTTP/2 (gRPC) and HTTP/1.1 (browsers, Prometheus, curl)
+/// told apart per connection; every gRPC call counted.
+fn spawn_server(
+    listener: TcpListener,
+    routes: axum::Router,
+    ops: &Ops,
+) -> tokio::task::JoinHandle<Result<(), tonic::transport::Error>> {
+    // Without TCP_NODELAY a small answer waits for the client's delayed
+    // ACK (Nagle's algorithm): 40 ms per request on Linux.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let router = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .layer(GrpcMetricsLayer(Arc::clone(&ops.metrics.grpc)))
+        .add_routes(tonic::service::Routes::from(routes));
+    tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown_signal()))
 }
 
 async fn shutdown_signal() {

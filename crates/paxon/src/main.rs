@@ -67,6 +67,9 @@ struct ServeArgs {
     /// URLs to listen on for peer traffic.
     #[arg(long, default_value = "http://localhost:2380")]
     listen_peer_urls: String,
+    /// List of URLs to listen on for the metrics and health endpoints.
+    #[arg(long, default_value = "")]
+    listen_metrics_urls: String,
     /// This member's peer URLs to advertise to the rest of the cluster.
     #[arg(long, default_value = "http://localhost:2380")]
     initial_advertise_peer_urls: String,
@@ -110,6 +113,7 @@ impl ServeArgs {
             listen_client_urls: self.listen_client_urls.clone(),
             advertise_client_urls: self.advertise_client_urls.clone(),
             listen_peer_urls: self.listen_peer_urls.clone(),
+            listen_metrics_urls: self.listen_metrics_urls.clone(),
             initial_advertise_peer_urls: self.initial_advertise_peer_urls.clone(),
             initial_cluster: self.initial_cluster.clone(),
             initial_cluster_state: self.initial_cluster_state.clone(),

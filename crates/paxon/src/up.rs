@@ -60,6 +60,7 @@ pub fn run(args: &UpArgs) -> ExitCode {
     );
     println!("  client endpoints: {endpoints}");
     println!("  logs: {}/<member>.log", args.data_dir.display());
+    println!("  status page: http://127.0.0.1:2379/ (metrics: /metrics, health: /health)");
     println!("  try:  etcdctl --endpoints={endpoints} put greeting hello");
     println!("        etcdctl --endpoints={endpoints} get greeting");
     println!("        etcdctl --endpoints={endpoints} endpoint status -w table");

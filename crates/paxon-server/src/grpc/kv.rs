@@ -31,7 +31,15 @@ impl Handle {
         &self,
         command: kv::Command,
     ) -> Result<(kv::Response, u64), Status> {
-        let answer = self.ask(|reply| ClientOp::Write { command, reply }).await?;
+        let answer = self
+            .ask(|reply| ClientOp::Write { command, reply })
+            .await
+            .and_then(|answer| answer);
+        // etcd's `proposals_failed_total`: the decree's fate went wrong
+        // (not the state machine's refusal of a chosen one).
+        if matches!(&answer, Err(error) if !matches!(error, ServeError::Kv(_))) {
+            self.cluster.metrics.proposals_failed.inc();
+        }
         Ok(answer?)
     }
 

@@ -52,6 +52,8 @@ pub struct ClusterInfo {
     /// The shortest lease TTL granted (etcd's `minTTL`: 1.5 election
     /// timeouts, rounded up to a second); shorter requests are raised.
     pub lease_ttl_min_s: i64,
+    /// The member's metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The services' handle on the member.
@@ -97,6 +99,25 @@ impl Handle {
         Ok(self.ask(|reply| ClientOp::Status { reply }).await?)
     }
 
+    /// The member's state (for the HTTP endpoints).
+    pub(crate) async fn member_status(&self) -> Result<StatusInfo, Status> {
+        self.status().await
+    }
+
+    /// Sends `op` to the driver and waits for its answer (for the HTTP
+    /// endpoints).
+    pub(crate) async fn ask_driver<T>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<T>) -> ClientOp,
+    ) -> Result<T, ServeError> {
+        self.ask(op).await
+    }
+
+    /// What every service knows about the cluster.
+    pub(crate) fn cluster(&self) -> &ClusterInfo {
+        &self.cluster
+    }
+
     /// The response header etcd sends with every answer.
     fn header(&self, revision: i64, term: u64) -> pb::ResponseHeader {
         pb::ResponseHeader {
@@ -110,19 +131,20 @@ impl Handle {
 
 pub use unimplemented::NotYet;
 
-/// Mounts every service on a tonic router.
-pub fn router(handle: Handle) -> tonic::transport::server::Router {
+/// Every service, as routes (served beside the HTTP endpoints).
+pub fn routes(handle: Handle) -> tonic::service::Routes {
     use paxon_proto::{v3electionpb as epb, v3lockpb as lpb};
     let size = handle.cluster.max_request_bytes + 64 * 1024;
-    tonic::transport::Server::builder()
-        .add_service(pb::kv_server::KvServer::new(handle.clone()).max_decoding_message_size(size))
-        .add_service(pb::cluster_server::ClusterServer::new(handle.clone()))
-        .add_service(pb::maintenance_server::MaintenanceServer::new(
-            handle.clone(),
-        ))
-        .add_service(pb::watch_server::WatchServer::new(handle.clone()))
-        .add_service(pb::lease_server::LeaseServer::new(handle.clone()))
-        .add_service(pb::auth_server::AuthServer::new(NotYet))
-        .add_service(lpb::lock_server::LockServer::new(handle.clone()))
-        .add_service(epb::election_server::ElectionServer::new(handle))
+    tonic::service::Routes::new(
+        pb::kv_server::KvServer::new(handle.clone()).max_decoding_message_size(size),
+    )
+    .add_service(pb::cluster_server::ClusterServer::new(handle.clone()))
+    .add_service(pb::maintenance_server::MaintenanceServer::new(
+        handle.clone(),
+    ))
+    .add_service(pb::watch_server::WatchServer::new(handle.clone()))
+    .add_service(pb::lease_server::LeaseServer::new(handle.clone()))
+    .add_service(pb::auth_server::AuthServer::new(NotYet))
+    .add_service(lpb::lock_server::LockServer::new(handle.clone()))
+    .add_service(epb::election_server::ElectionServer::new(handle))
 }

@@ -77,6 +77,10 @@ pub struct BenchArgs {
     /// The etcd binary (default: `etcd` on PATH, then /usr/bin/etcd).
     #[arg(long)]
     etcd: Option<PathBuf>,
+    /// Keep the members' data directories and logs (their path is printed)
+    /// instead of removing them at the end.
+    #[arg(long)]
+    keep_data: bool,
     /// A few seconds in all: every workload and phase, tiny and short
     /// (for CI: it checks the bench works, not speed).
     #[arg(long)]
@@ -202,7 +206,11 @@ fn run_plan(args: &BenchArgs) -> Result<(), String> {
         Ok::<(), String>(())
     });
     drop(runtime);
-    let _ = std::fs::remove_dir_all(&data);
+    if args.keep_data {
+        eprintln!("paxon bench: data and member logs kept under {}", data.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&data);
+    }
     result?;
     report.write(&args.out_dir)
 }

@@ -13,6 +13,8 @@ pub struct Member {
     pub name: String,
     pub client_port: u16,
     pub peer_port: u16,
+    /// `--listen-metrics-urls` (metrics and health only).
+    pub metrics_port: u16,
     pub child: Option<Child>,
 }
 
@@ -56,6 +58,7 @@ impl Cluster {
                 name: format!("m{i}"),
                 client_port: free_port(),
                 peer_port: free_port(),
+                metrics_port: free_port(),
                 child: None,
             })
             .collect();
@@ -114,6 +117,10 @@ impl Cluster {
             .args([
                 "--initial-advertise-peer-urls",
                 &format!("http://127.0.0.1:{}", m.peer_port),
+            ])
+            .args([
+                "--listen-metrics-urls",
+                &format!("http://127.0.0.1:{}", m.metrics_port),
             ])
             .args(["--initial-cluster", &self.initial_cluster])
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
