@@ -2,7 +2,7 @@
 //!
 //! The tokio shell around the pure core: the member's driver
 //! ([`member`]), its ledger on disk ([`disk`]), the peer transport
-//! ([`transport`], [`peer`]), and the etcd v3 gRPC services ([`grpc`]).
+//! ([`transport`], [`peer`], over TLS with [`tls`]), and the etcd v3 gRPC services ([`grpc`]).
 //! [`serve`] wires them together from etcd's flags ([`config`]).
 #![deny(missing_docs)]
 
@@ -17,6 +17,7 @@ pub mod member;
 pub mod peer;
 mod serve;
 pub mod state;
+pub mod tls;
 pub mod transport;
 pub mod watch;
 

@@ -15,6 +15,7 @@ use crate::disk::Disk;
 use crate::grpc::{self, ClusterInfo, Handle, MemberInfo};
 use crate::member::{Input, Member};
 use crate::state::StateMachine;
+use crate::tls::PeerTls;
 use crate::transport::{self, Identity, Transport};
 
 /// Requests waiting for the driver before senders wait.
@@ -62,17 +63,19 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         cluster_id,
         client_urls: client_urls.join(","),
     };
-    let peers: BTreeMap<NodeId, String> = members
+    let peers: BTreeMap<NodeId, Url> = members
         .iter()
         .filter(|m| m.id != me)
-        .map(|m| (m.id, m.peer_addr.clone()))
+        .map(|m| (m.id, m.peer_url.clone()))
         .collect();
-    let transport = Transport::start(identity.clone(), peers);
+    let peer_tls = config.peer_tls.as_ref().map(PeerTls::load).transpose()?;
+    let transport = Transport::start(identity.clone(), peers, peer_tls.clone());
     let (inbox_tx, inbox_rx) = mpsc::channel(INBOX_MAX);
     for url in &config.listen_peer_urls {
         let listener = bind(url, "peer").await?;
         let (identity, ids, inbox) = (identity.clone(), ids.clone(), peer_inbox(&inbox_tx));
-        tokio::spawn(transport::accept_loop(listener, identity, ids, inbox));
+        let tls = peer_tls.clone().filter(|_| url.tls);
+        tokio::spawn(transport::accept_loop(listener, tls, identity, ids, inbox));
     }
     let snapshot = (Slot(snapshot_slot.0), snapshot_bytes);
     let db_size = Arc::new(std::sync::atomic::AtomicU64::new(machine.size_bytes()));
@@ -105,7 +108,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
 
 struct Peer {
     id: NodeId,
-    peer_addr: String,
+    peer_url: Url,
     info: MemberInfo,
 }
 
@@ -117,7 +120,7 @@ fn members(config: &ServeConfig) -> Vec<Peer> {
             let id = member_id(urls, &config.initial_cluster_token);
             Peer {
                 id,
-                peer_addr: urls[0].host_port.clone(),
+                peer_url: urls[0].clone(),
                 info: MemberInfo {
                     id,
                     name: name.clone(),
@@ -173,12 +176,16 @@ async fn bind(url: &Url, what: &str) -> Result<TcpListener, String> {
 /// Serves the gRPC API on every client URL until SIGTERM or Ctrl-C.
 async fn serve_clients(config: &ServeConfig, handle: Handle) -> Result<(), String> {
     let mut servers = Vec::new();
+    let tls = match &config.client_tls {
+        Some(files) => Some(crate::tls::client_server_config(files)?),
+        None => None,
+    };
     for url in &config.listen_client_urls {
         let listener = bind(url, "client").await?;
         // Without TCP_NODELAY a small answer waits for the client's delayed
         // ACK (Nagle's algorithm): 40 ms per request on Linux.
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let router = grpc::router(handle.clone());
+        let router = grpc::router(handle.clone(), tls.clone().filter(|_| url.tls))?;
         servers.push(tokio::spawn(async move {
             router
                 .serve_with_incoming_shutdown(incoming, shutdown_signal())

@@ -110,11 +110,21 @@ impl Handle {
 
 pub use unimplemented::NotYet;
 
-/// Mounts every service on a tonic router.
-pub fn router(handle: Handle) -> tonic::transport::server::Router {
+/// Mounts every service on a tonic router, over TLS when `tls` is given
+/// (an `https` client URL).
+pub fn router(
+    handle: Handle,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+) -> Result<tonic::transport::server::Router, String> {
     use paxon_proto::{v3electionpb as epb, v3lockpb as lpb};
     let size = handle.cluster.max_request_bytes + 64 * 1024;
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server
+            .tls_config(tls)
+            .map_err(|e| format!("--cert-file/--key-file: {e}"))?;
+    }
+    let router = server
         .add_service(pb::kv_server::KvServer::new(handle.clone()).max_decoding_message_size(size))
         .add_service(pb::cluster_server::ClusterServer::new(handle.clone()))
         .add_service(pb::maintenance_server::MaintenanceServer::new(
@@ -124,5 +134,6 @@ pub fn router(handle: Handle) -> tonic::transport::server::Router {
         .add_service(pb::lease_server::LeaseServer::new(handle.clone()))
         .add_service(pb::auth_server::AuthServer::new(NotYet))
         .add_service(lpb::lock_server::LockServer::new(handle.clone()))
-        .add_service(epb::election_server::ElectionServer::new(handle))
+        .add_service(epb::election_server::ElectionServer::new(handle));
+    Ok(router)
 }
