@@ -1,6 +1,6 @@
 //! The law book: the whole state as bytes, and back; and the state's hash.
 //!
-//! # Snapshot format, version 3
+//! # Snapshot format, version 4
 //!
 //! Primitives as in `wire.rs`: minimal LEB128 varints, zigzag `i64`,
 //! length-prefixed bytes.
@@ -12,10 +12,14 @@
 //! `key` bytes, a count ≥ 1 of versions, each `rev` i64, `sub` u64,
 //! state u8 0 = tombstone or 1 = put followed by `value` bytes, `create`
 //! i64, `version` i64, `lease` i64), alarms (count, then `member` u64,
-//! `alarm` u8 each, strictly increasing), then the crc32c of everything
-//! before it, 4 bytes little-endian. Earlier versions (1: no decree time,
-//! lease deadlines or alarms; 2: no alarms) are refused: they were never
-//! released.
+//! `alarm` u8 each, strictly increasing), auth (`enabled` bool; users:
+//! count, then per user in strictly increasing name order `name`,
+//! `password_hash` bytes and a count of role names; roles: count, then
+//! per role `name` and a count of permissions, each `kind` u8, `key`,
+//! `range_end` bytes; tokens are not saved), then the crc32c of
+//! everything before it, 4 bytes little-endian. Earlier versions (1: no
+//! decree time, lease deadlines or alarms; 2: no alarms; 3: no auth) are
+//! refused: they were never released.
 //!
 //! Which keys a lease holds is not stored: it follows from the keys. The
 //! encoding is canonical and [`Store::restore`] checks every invariant of
@@ -25,6 +29,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::alarm::{AlarmMember, AlarmType};
+use crate::auth::Auth;
 use crate::error::KvError;
 use crate::lease::{Lease, LEASE_TTL_MAX_S};
 use crate::mvcc::{KeyHistory, Live, State, Version};
@@ -33,7 +38,7 @@ use crate::types::{LeaseId, Revision};
 use crate::wire::{put_bool, put_bytes, put_i64, put_len, put_u64, DecodeError, Reader};
 
 /// The version byte that starts every snapshot.
-pub const SNAPSHOT_VERSION: u8 = 3;
+pub const SNAPSHOT_VERSION: u8 = 4;
 
 const CHECKSUM_BYTES: usize = 4;
 const LEASE_BYTES_MIN: u64 = 3;
@@ -72,6 +77,7 @@ impl Store {
             put_u64(&mut out, alarm.member);
             out.push(alarm.alarm.code());
         }
+        self.auth.encode(&mut out);
         let checksum = crc32c::crc32c(&out);
         out.extend_from_slice(&checksum.to_le_bytes());
         out
@@ -109,6 +115,7 @@ impl Store {
         store.leases = get_leases(&mut r)?;
         store.keys = get_keys(&mut r)?;
         store.alarms = get_alarms(&mut r)?;
+        store.auth = Auth::decode(&mut r)?;
         r.finish()?;
         store.attach_leases()?;
         store.size_bytes = store.keys.iter().map(|(k, h)| h.size_bytes(k.len())).sum();

@@ -14,6 +14,7 @@ pub mod error;
 pub mod grpc;
 pub mod lease;
 pub mod member;
+pub mod password;
 pub mod peer;
 mod serve;
 pub mod state;

@@ -674,7 +674,7 @@ impl Member {
         if !self.replica.install_snapshot(slot) {
             return;
         }
-        self.machine = machine;
+        self.machine.install(machine);
         self.machine_applied = slot;
         let core = self.replica.snapshot_records();
         if let Err(error) = self.disk.save_snapshot(&core, &state) {

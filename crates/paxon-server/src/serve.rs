@@ -79,6 +79,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     }
     let snapshot = (Slot(snapshot_slot.0), snapshot_bytes);
     let db_size = Arc::new(std::sync::atomic::AtomicU64::new(machine.size_bytes()));
+    let auth = machine.auth_view();
     let member = Member::new(
         replica,
         disk,
@@ -99,7 +100,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         db_size,
         lease_ttl_min_s: lease_ttl_min_s(&config),
     });
-    let handle = Handle::new(inbox_tx, cluster, limits);
+    let handle = Handle::new(inbox_tx, cluster, limits, auth);
     tracing::info!(name = %config.name, id = %format!("{:x}", me.0), "paxon member starting");
     serve_clients(&config, handle).await?;
     driver.abort();
