@@ -145,6 +145,26 @@ pub(super) fn txn_accesses(txn: &kv::TxnRequest, out: &mut Vec<Access>) {
     }
 }
 
+/// Read and write on every key under `name/`: the queue of a lock or an
+/// election, which etcd's own lock and election services reach through
+/// the client's KV calls (so with the client's permissions).
+pub(super) fn queue_accesses(name: &[u8], kinds: &[PermissionKind]) -> Vec<Access> {
+    let prefix = [name, b"/"].concat();
+    let end = kv::prefix_range_end(&prefix);
+    kinds
+        .iter()
+        .map(|kind| (prefix.clone(), end.clone(), *kind))
+        .collect()
+}
+
+/// One key, for each of `kinds`.
+pub(super) fn key_accesses(key: &[u8], kinds: &[PermissionKind]) -> Vec<Access> {
+    kinds
+        .iter()
+        .map(|kind| (key.to_vec(), Vec::new(), *kind))
+        .collect()
+}
+
 fn permission(perm: &authpb::Permission) -> Result<kv::Permission, Status> {
     let kind = PermissionKind::from_code(perm.perm_type)
         .ok_or_else(|| Status::invalid_argument("etcdserver: invalid permission type"))?;
