@@ -17,9 +17,10 @@
 //! `password_hash` bytes and a count of role names; roles: count, then
 //! per role `name` and a count of permissions, each `kind` u8, `key`,
 //! `range_end` bytes; tokens are not saved), then the crc32c of
-//! everything before it, 4 bytes little-endian. Earlier versions (1: no
-//! decree time, lease deadlines or alarms; 2: no alarms; 3: no auth) are
-//! refused: they were never released.
+//! everything before it, 4 bytes little-endian. Version 3 (the same
+//! without auth) is still read, as a store without users and roles;
+//! earlier versions (1: no decree time, lease deadlines or alarms; 2: no
+//! alarms) are refused: they were never released.
 //!
 //! Which keys a lease holds is not stored: it follows from the keys. The
 //! encoding is canonical and [`Store::restore`] checks every invariant of
@@ -39,6 +40,8 @@ use crate::wire::{put_bool, put_bytes, put_i64, put_len, put_u64, DecodeError, R
 
 /// The version byte that starts every snapshot.
 pub const SNAPSHOT_VERSION: u8 = 4;
+/// The last version without auth, still read.
+const SNAPSHOT_VERSION_WITHOUT_AUTH: u8 = 3;
 
 const CHECKSUM_BYTES: usize = 4;
 const LEASE_BYTES_MIN: u64 = 3;
@@ -101,7 +104,7 @@ impl Store {
         }
         let mut r = Reader::new(body);
         let version = r.u8()?;
-        if version != SNAPSHOT_VERSION {
+        if version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_WITHOUT_AUTH {
             return Err(DecodeError::UnknownVersion(version));
         }
         let mut store = Store::new();
@@ -115,7 +118,9 @@ impl Store {
         store.leases = get_leases(&mut r)?;
         store.keys = get_keys(&mut r)?;
         store.alarms = get_alarms(&mut r)?;
-        store.auth = Auth::decode(&mut r)?;
+        if version == SNAPSHOT_VERSION {
+            store.auth = Auth::decode(&mut r)?;
+        }
         r.finish()?;
         store.attach_leases()?;
         store.size_bytes = store.keys.iter().map(|(k, h)| h.size_bytes(k.len())).sum();

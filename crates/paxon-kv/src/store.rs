@@ -221,7 +221,8 @@ impl Default for Store {
 }
 
 /// Two stores are equal when their states are: keys with history,
-/// revision, compaction, leases and alarms (not the pending events).
+/// revision, compaction, leases, alarms and auth (not the pending events
+/// nor the auth tokens).
 impl PartialEq for Store {
     fn eq(&self, other: &Self) -> bool {
         self.revision == other.revision
@@ -231,6 +232,7 @@ impl PartialEq for Store {
             && self.now_ms == other.now_ms
             && self.keys == other.keys
             && self.alarms == other.alarms
+            && self.auth == other.auth
     }
 }
 
