@@ -35,28 +35,41 @@ fn refuse(error: KvError) -> Status {
 
 impl Handle {
     /// The user a request's token names, or `None` while auth is disabled.
-    pub(super) fn caller(&self, metadata: &MetadataMap) -> Result<Option<String>, Status> {
+    /// A token this member does not know yet may have been given by
+    /// another member a moment ago: it is looked up again after a
+    /// linearizable read point before it is refused.
+    pub(super) async fn caller(&self, metadata: &MetadataMap) -> Result<Option<String>, Status> {
+        let token = metadata
+            .get("token")
+            .map(|t| t.to_str().unwrap_or_default().to_string());
+        match self.token_user(token.as_deref()) {
+            Err(KvError::InvalidAuthToken) => {
+                self.read_point().await?;
+                self.token_user(token.as_deref()).map_err(refuse)
+            }
+            known => known.map_err(refuse),
+        }
+    }
+
+    fn token_user(&self, token: Option<&str>) -> Result<Option<String>, KvError> {
         let auth = self.auth.read().unwrap_or_else(|e| e.into_inner());
         if !auth.enabled() {
             return Ok(None);
         }
-        let Some(token) = metadata.get("token") else {
-            return Err(refuse(KvError::UserEmpty));
-        };
-        let token = token.to_str().unwrap_or_default();
+        let token = token.ok_or(KvError::UserEmpty)?;
         match auth.token_user(token) {
             Some(user) => Ok(Some(user.to_string())),
-            None => Err(refuse(KvError::InvalidAuthToken)),
+            None => Err(KvError::InvalidAuthToken),
         }
     }
 
     /// Refuses the request unless its user may do every `access`.
-    pub(super) fn check_access(
+    pub(super) async fn check_access(
         &self,
         metadata: &MetadataMap,
         accesses: &[Access],
     ) -> Result<(), Status> {
-        let Some(user) = self.caller(metadata)? else {
+        let Some(user) = self.caller(metadata).await? else {
             return Ok(());
         };
         let auth = self.auth.read().unwrap_or_else(|e| e.into_inner());
@@ -70,8 +83,11 @@ impl Handle {
 
     /// Refuses the request unless auth is disabled or its user has the
     /// `root` role; returns the user.
-    pub(super) fn check_admin<T>(&self, request: &Request<T>) -> Result<Option<String>, Status> {
-        let user = self.caller(request.metadata())?;
+    pub(super) async fn check_admin<T: Sync>(
+        &self,
+        request: &Request<T>,
+    ) -> Result<Option<String>, Status> {
+        let user = self.caller(request.metadata()).await?;
         if let Some(user) = &user {
             let auth = self.auth.read().unwrap_or_else(|e| e.into_inner());
             if !auth.is_root(user) {
@@ -102,12 +118,12 @@ impl Handle {
     }
 
     /// Proposes an auth change, allowed to `root` only while enabled.
-    async fn change<T>(
+    async fn change<T: Sync>(
         &self,
         request: &Request<T>,
         command: AuthCommand,
     ) -> Result<pb::ResponseHeader, Status> {
-        self.check_admin(request)?;
+        self.check_admin(request).await?;
         let (response, term) = self.propose(kv::Command::Auth(command)).await?;
         Ok(self.header(response.header().revision.0, term))
     }
@@ -163,6 +179,17 @@ pub(super) fn key_accesses(key: &[u8], kinds: &[PermissionKind]) -> Vec<Access> 
         .iter()
         .map(|kind| (key.to_vec(), Vec::new(), *kind))
         .collect()
+}
+
+/// The password to hash: a client's own hash (etcd 3.5's
+/// `hashedPassword`, bcrypt) cannot be used with Paxon's PBKDF2 hashes.
+fn plain_password(password: &str, hashed: &str) -> Result<Vec<u8>, Status> {
+    if !hashed.is_empty() {
+        return Err(Status::invalid_argument(
+            "paxon: hashedPassword is not supported; send the password itself",
+        ));
+    }
+    password::hash(password).map_err(Status::internal)
 }
 
 fn permission(perm: &authpb::Permission) -> Result<kv::Permission, Status> {
@@ -248,7 +275,7 @@ impl pb::auth_server::Auth for Handle {
         &self,
         request: Request<pb::AuthUserAddRequest>,
     ) -> Result<Response<pb::AuthUserAddResponse>, Status> {
-        self.check_admin(&request)?;
+        self.check_admin(&request).await?;
         let body = request.get_ref();
         let no_password = body.options.as_ref().is_some_and(|o| o.no_password);
         if body.name.is_empty() {
@@ -257,7 +284,7 @@ impl pb::auth_server::Auth for Handle {
         let password_hash = if no_password {
             Vec::new()
         } else {
-            password::hash(&body.password).map_err(Status::internal)?
+            plain_password(&body.password, &body.hashed_password)?
         };
         let command = AuthCommand::UserAdd {
             user: body.name.clone(),
@@ -273,10 +300,10 @@ impl pb::auth_server::Auth for Handle {
         &self,
         request: Request<pb::AuthUserGetRequest>,
     ) -> Result<Response<pb::AuthUserGetResponse>, Status> {
-        let caller = self.caller(request.metadata())?;
+        let caller = self.caller(request.metadata()).await?;
         let name = &request.get_ref().name;
         if caller.as_ref() != Some(name) {
-            self.check_admin(&request)?;
+            self.check_admin(&request).await?;
         }
         let header = self.read_header().await?;
         let auth = self.auth.read().unwrap_or_else(|e| e.into_inner());
@@ -293,7 +320,7 @@ impl pb::auth_server::Auth for Handle {
         &self,
         request: Request<pb::AuthUserListRequest>,
     ) -> Result<Response<pb::AuthUserListResponse>, Status> {
-        self.check_admin(&request)?;
+        self.check_admin(&request).await?;
         let header = self.read_header().await?;
         let auth = self.auth.read().unwrap_or_else(|e| e.into_inner());
         Ok(Response::new(pb::AuthUserListResponse {
@@ -322,7 +349,7 @@ impl pb::auth_server::Auth for Handle {
         let body = request.get_ref();
         let command = AuthCommand::UserChangePassword {
             user: body.name.clone(),
-            password_hash: password::hash(&body.password).map_err(Status::internal)?,
+            password_hash: plain_password(&body.password, &body.hashed_password)?,
         };
         let header = self.change(&request, command).await?;
         Ok(Response::new(pb::AuthUserChangePasswordResponse {
@@ -376,13 +403,13 @@ impl pb::auth_server::Auth for Handle {
         request: Request<pb::AuthRoleGetRequest>,
     ) -> Result<Response<pb::AuthRoleGetResponse>, Status> {
         let role = request.get_ref().role.clone();
-        if let Some(user) = self.caller(request.metadata())? {
+        if let Some(user) = self.caller(request.metadata()).await? {
             let holds = {
                 let auth = self.auth.read().unwrap_or_else(|e| e.into_inner());
                 auth.user(&user).is_some_and(|u| u.roles.contains(&role))
             };
             if !holds {
-                self.check_admin(&request)?;
+                self.check_admin(&request).await?;
             }
         }
         let header = self.read_header().await?;
@@ -407,7 +434,7 @@ impl pb::auth_server::Auth for Handle {
         &self,
         request: Request<pb::AuthRoleListRequest>,
     ) -> Result<Response<pb::AuthRoleListResponse>, Status> {
-        self.check_admin(&request)?;
+        self.check_admin(&request).await?;
         let header = self.read_header().await?;
         let auth = self.auth.read().unwrap_or_else(|e| e.into_inner());
         Ok(Response::new(pb::AuthRoleListResponse {

@@ -220,7 +220,8 @@ impl epb::election_server::Election for Handle {
         request: Request<epb::CampaignRequest>,
     ) -> Result<Response<epb::CampaignResponse>, Status> {
         let (metadata, _, request) = request.into_parts();
-        self.check_access(&metadata, &queue_accesses(&request.name, &[Read, Write]))?;
+        self.check_access(&metadata, &queue_accesses(&request.name, &[Read, Write]))
+            .await?;
         let (leader, header, term) = self
             .campaign_for(&request.name, request.lease, request.value)
             .await?;
@@ -236,7 +237,8 @@ impl epb::election_server::Election for Handle {
     ) -> Result<Response<epb::ProclaimResponse>, Status> {
         let (metadata, _, request) = request.into_parts();
         let leader = request.leader.ok_or_else(missing_leader)?;
-        self.check_access(&metadata, &key_accesses(&leader.key, &[Read, Write]))?;
+        self.check_access(&metadata, &key_accesses(&leader.key, &[Read, Write]))
+            .await?;
         let (header, term) = self.proclaim_value(&leader, request.value).await?;
         Ok(Response::new(epb::ProclaimResponse {
             header: Some(self.header(header.revision.0, term)),
@@ -248,7 +250,8 @@ impl epb::election_server::Election for Handle {
         request: Request<epb::LeaderRequest>,
     ) -> Result<Response<epb::LeaderResponse>, Status> {
         let (metadata, _, request) = request.into_parts();
-        self.check_access(&metadata, &queue_accesses(&request.name, &[Read]))?;
+        self.check_access(&metadata, &queue_accesses(&request.name, &[Read]))
+            .await?;
         let (leader, header, term) = self.current_leader(&request.name).await?;
         let leader = leader.ok_or_else(no_leader)?;
         Ok(Response::new(epb::LeaderResponse {
@@ -262,7 +265,8 @@ impl epb::election_server::Election for Handle {
         request: Request<epb::LeaderRequest>,
     ) -> Result<Response<Self::ObserveStream>, Status> {
         let (metadata, _, request) = request.into_parts();
-        self.check_access(&metadata, &queue_accesses(&request.name, &[Read]))?;
+        self.check_access(&metadata, &queue_accesses(&request.name, &[Read]))
+            .await?;
         let name = request.name;
         let (out, out_rx) = mpsc::channel(OBSERVE_OUT_MAX);
         let handle = self.clone();
@@ -280,7 +284,8 @@ impl epb::election_server::Election for Handle {
     ) -> Result<Response<epb::ResignResponse>, Status> {
         let (metadata, _, request) = request.into_parts();
         let leader = request.leader.ok_or_else(missing_leader)?;
-        self.check_access(&metadata, &key_accesses(&leader.key, &[Read, Write]))?;
+        self.check_access(&metadata, &key_accesses(&leader.key, &[Read, Write]))
+            .await?;
         let delete = kv::DeleteRangeRequest {
             key: leader.key.clone(),
             ..Default::default()

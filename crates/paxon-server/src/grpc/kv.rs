@@ -79,7 +79,7 @@ impl pb::kv_server::Kv for Handle {
     ) -> Result<Response<pb::RangeResponse>, Status> {
         let (metadata, _, request) = request.into_parts();
         let read = (request.key.clone(), request.range_end.clone(), Read);
-        self.check_access(&metadata, &[read])?;
+        self.check_access(&metadata, &[read]).await?;
         self.check_size(&request)?;
         let linearizable = !request.serializable;
         let request = convert::range_request(request);
@@ -104,7 +104,7 @@ impl pb::kv_server::Kv for Handle {
         if request.prev_kv {
             accesses.push((request.key.clone(), Vec::new(), Read));
         }
-        self.check_access(&metadata, &accesses)?;
+        self.check_access(&metadata, &accesses).await?;
         self.check_size(&request)?;
         let (response, term) = self
             .write(kv::Command::Put(convert::put_request(request)))
@@ -126,7 +126,7 @@ impl pb::kv_server::Kv for Handle {
         if request.prev_kv {
             accesses.push((span.0, span.1, Read));
         }
-        self.check_access(&metadata, &accesses)?;
+        self.check_access(&metadata, &accesses).await?;
         self.check_size(&request)?;
         let command = kv::Command::DeleteRange(convert::delete_request(request));
         let (response, term) = self.write(command).await?;
@@ -148,7 +148,7 @@ impl pb::kv_server::Kv for Handle {
         let txn = convert::txn_request(request).map_err(Status::invalid_argument)?;
         let mut accesses = Vec::new();
         txn_accesses(&txn, &mut accesses);
-        self.check_access(&metadata, &accesses)?;
+        self.check_access(&metadata, &accesses).await?;
         let (response, term) = self.write(kv::Command::Txn(txn)).await?;
         let kv::Response::Txn(txn) = response else {
             return Err(Status::internal("paxon: a txn answered with another kind"));
@@ -162,7 +162,7 @@ impl pb::kv_server::Kv for Handle {
         request: Request<pb::CompactionRequest>,
     ) -> Result<Response<pb::CompactionResponse>, Status> {
         // As in etcd: any authenticated user may compact.
-        self.caller(request.metadata())?;
+        self.caller(request.metadata()).await?;
         let request = request.into_inner();
         let command = kv::Command::Compact(kv::CompactionRequest {
             revision: kv::Revision(request.revision),

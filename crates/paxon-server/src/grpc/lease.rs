@@ -143,7 +143,7 @@ impl pb::lease_server::Lease for Handle {
     ) -> Result<Response<pb::LeaseRevokeResponse>, Status> {
         let (metadata, _, request) = request.into_parts();
         let id = kv::LeaseId(request.id);
-        if self.caller(&metadata)?.is_some() {
+        if self.caller(&metadata).await?.is_some() {
             // etcd: revoking deletes the lease's keys, so it needs write
             // permission on every one of them.
             let (info, _, _) = self.time_to_live(id).await?;
@@ -153,7 +153,7 @@ impl pb::lease_server::Lease for Handle {
                 .into_iter()
                 .map(|key| (key, Vec::new(), kv::PermissionKind::Write))
                 .collect();
-            self.check_access(&metadata, &accesses)?;
+            self.check_access(&metadata, &accesses).await?;
         }
         let (response, term) = self.write(kv::Command::LeaseRevoke { id }).await?;
         Ok(Response::new(pb::LeaseRevokeResponse {

@@ -137,7 +137,8 @@ impl lpb::lock_server::Lock for Handle {
         request: Request<lpb::LockRequest>,
     ) -> Result<Response<lpb::LockResponse>, Status> {
         let (metadata, _, request) = request.into_parts();
-        self.check_access(&metadata, &queue_accesses(&request.name, &[Read, Write]))?;
+        self.check_access(&metadata, &queue_accesses(&request.name, &[Read, Write]))
+            .await?;
         let (key, header, term) = self.acquire(&request.name, request.lease).await?;
         Ok(Response::new(lpb::LockResponse {
             header: Some(self.header(header.revision.0, term)),
@@ -150,7 +151,8 @@ impl lpb::lock_server::Lock for Handle {
         request: Request<lpb::UnlockRequest>,
     ) -> Result<Response<lpb::UnlockResponse>, Status> {
         let (metadata, _, request) = request.into_parts();
-        self.check_access(&metadata, &key_accesses(&request.key, &[Write]))?;
+        self.check_access(&metadata, &key_accesses(&request.key, &[Write]))
+            .await?;
         let delete = kv::DeleteRangeRequest {
             key: request.key,
             ..Default::default()

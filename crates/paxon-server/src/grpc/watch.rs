@@ -58,6 +58,7 @@ impl pb::watch_server::Watch for Handle {
         let (metadata, _, inbound) = request.into_parts();
         if self
             .caller(&metadata)
+            .await
             .is_err_and(|e| e.code() == tonic::Code::Unauthenticated)
         {
             return Err(ServeError::Kv(paxon_kv::KvError::InvalidAuthToken).into());
@@ -155,7 +156,7 @@ impl Handle {
         let response = match request.request_union {
             Some(RequestUnion::CreateRequest(create)) => {
                 let read = (create.key.clone(), create.range_end.clone(), Read);
-                if let Err(status) = self.check_access(&client.metadata, &[read]) {
+                if let Err(status) = self.check_access(&client.metadata, &[read]).await {
                     // etcd: a watch the user may not read is created
                     // canceled, with the reason.
                     let refused = pb::WatchResponse {
