@@ -363,8 +363,9 @@ fn watch_lock_and_lease_revoke_need_the_permissions_of_the_keys_they_touch() {
         "{}",
         stderr(&out)
     );
-    let watch = cluster::Background::start(&endpoints, &[&user, "watch", "app/", "--prefix"]);
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // From revision 1: the event arrives however late the watch starts.
+    let watch =
+        cluster::Background::start(&endpoints, &[&user, "watch", "app/", "--prefix", "--rev=1"]);
     ok(&cluster, ALICE, &["put", "app/a", "1"], "OK\n");
     watch.expect_output("PUT\napp/a\n1\n");
     refused(
