@@ -23,6 +23,9 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::config::TlsFiles;
 
+/// Longest a client may take over its TLS handshake.
+const CLIENT_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn read(flag: &str, path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("--{flag} {}: {e}", path.display()))
 }
@@ -36,7 +39,9 @@ pub fn client_server_config(files: &TlsFiles) -> Result<tonic::transport::Server
         read("cert-file", &files.cert_file)?,
         read("key-file", &files.key_file)?,
     );
-    let mut config = tonic::transport::ServerTlsConfig::new().identity(identity);
+    let mut config = tonic::transport::ServerTlsConfig::new()
+        .identity(identity)
+        .timeout(CLIENT_HANDSHAKE_TIMEOUT);
     if files.client_cert_auth {
         let ca_file = files.trusted_ca_file.as_deref().expect("validated");
         roots("trusted-ca-file", ca_file)?;

@@ -103,8 +103,20 @@ fn a_member_whose_peer_certificate_another_ca_signed_is_kept_out_until_it_has_a_
         .push("--peer-client-cert-auth".into());
     cluster.start_member(2);
     let m1 = cluster.endpoint(0);
-    let out = etcdctl(&m1, &["put", "after", "restart"], None);
-    assert_eq!(stdout(&out), "OK\n", "{}", stderr(&out));
+    // m3 may have been the leader: the first puts can time out while the
+    // other two elect a new one.
+    let start = Instant::now();
+    loop {
+        let out = etcdctl(&m1, &["put", "after", "restart"], None);
+        if stdout(&out) == "OK\n" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "m1 and m2 never took the write: {}",
+            stderr(&out)
+        );
+    }
     std::thread::sleep(Duration::from_secs(2));
     let m3 = cluster.endpoint(2);
     let out = etcdctl(&m3, &["get", "after", "--consistency=s"], None);
