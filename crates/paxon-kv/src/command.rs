@@ -25,6 +25,7 @@
 //! | 8 | `LeaseTick` | `now_ms` i64 |
 //! | 9 | `LeasePromote` | `now_ms` i64 |
 //! | 16 | `Alarm` | `action` u8 (1 activate, 2 deactivate), `member` u64, `alarm` u8 (1 NOSPACE, 2 CORRUPT) |
+//! | 20 | `Auth` | auth |
 //!
 //! - put: `key`, `value` bytes, `lease` i64, flags u8 (bit 0 `prev_kv`,
 //!   1 `ignore_value`, 2 `ignore_lease`; others 0);
@@ -39,11 +40,19 @@
 //! - compare: `result` u8 (0 equal, 1 greater, 2 less, 3 not equal),
 //!   target tag u8 (0 version, 1 create, 2 mod: i64; 3 value: bytes;
 //!   4 lease: i64), then `key`, `range_end` bytes;
-//! - op: tag u8 (1 range, 2 put, 3 delete, 4 txn), then its fields.
+//! - op: tag u8 (1 range, 2 put, 3 delete, 4 txn), then its fields;
+//! - auth: sub-tag u8, then strings as bytes: 1 enable, 2 disable,
+//!   3 authenticate (`user`, `token`), 4 user add (`user`, `hash`),
+//!   5 user delete (`user`), 6 change password (`user`, `hash`), 7 grant
+//!   role (`user`, `role`), 8 revoke role (`user`, `role`), 9 role add
+//!   (`role`), 10 role delete (`role`), 11 grant permission (`role`,
+//!   `kind` u8 0 read 1 write 2 readwrite, `key`, `range_end`), 12 revoke
+//!   permission (`role`, `key`, `range_end`).
 //!
 //! Tag 0 is never a command, so zeroed bytes never decode.
 
 use crate::alarm::{AlarmAction, AlarmMember, AlarmType};
+use crate::auth::{AuthCommand, Permission, PermissionKind};
 use crate::error::KvError;
 use crate::request::{
     CompactionRequest, Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest,
@@ -67,6 +76,7 @@ mod tag {
     pub const LEASE_TICK: u8 = 8;
     pub const LEASE_PROMOTE: u8 = 9;
     pub const ALARM: u8 = 16;
+    pub const AUTH: u8 = 20;
 }
 
 mod op_tag {
@@ -130,6 +140,9 @@ pub enum Command {
         /// Which alarm of which member.
         alarm: AlarmMember,
     },
+    /// A change to users, roles or the auth switch (etcd's `Auth`
+    /// service), or a token given by a member.
+    Auth(AuthCommand),
 }
 
 impl Command {
@@ -153,7 +166,8 @@ impl Command {
             | Command::LeaseKeepAlive { .. }
             | Command::LeaseTick { .. }
             | Command::LeasePromote { .. }
-            | Command::Alarm { .. } => Ok(()),
+            | Command::Alarm { .. }
+            | Command::Auth(_) => Ok(()),
         }
     }
 
@@ -219,6 +233,10 @@ impl Command {
                 put_u64(out, alarm.member);
                 out.push(alarm.alarm.code());
             }
+            Command::Auth(auth) => {
+                out.push(tag::AUTH);
+                put_auth(out, auth);
+            }
         }
     }
 
@@ -263,11 +281,132 @@ impl Command {
                     alarm: AlarmMember { member, alarm },
                 }
             }
+            tag::AUTH => Command::Auth(get_auth(&mut r)?),
             other => return Err(DecodeError::UnknownTag(other)),
         };
         r.finish()?;
         Ok(cmd)
     }
+}
+
+fn put_auth(out: &mut Vec<u8>, command: &AuthCommand) {
+    let text = |out: &mut Vec<u8>, s: &str| put_bytes(out, s.as_bytes());
+    match command {
+        AuthCommand::Enable => out.push(1),
+        AuthCommand::Disable => out.push(2),
+        AuthCommand::Authenticate { user, token } => {
+            out.push(3);
+            text(out, user);
+            text(out, token);
+        }
+        AuthCommand::UserAdd {
+            user,
+            password_hash,
+        } => {
+            out.push(4);
+            text(out, user);
+            put_bytes(out, password_hash);
+        }
+        AuthCommand::UserDelete { user } => {
+            out.push(5);
+            text(out, user);
+        }
+        AuthCommand::UserChangePassword {
+            user,
+            password_hash,
+        } => {
+            out.push(6);
+            text(out, user);
+            put_bytes(out, password_hash);
+        }
+        AuthCommand::UserGrantRole { user, role } => {
+            out.push(7);
+            text(out, user);
+            text(out, role);
+        }
+        AuthCommand::UserRevokeRole { user, role } => {
+            out.push(8);
+            text(out, user);
+            text(out, role);
+        }
+        AuthCommand::RoleAdd { role } => {
+            out.push(9);
+            text(out, role);
+        }
+        AuthCommand::RoleDelete { role } => {
+            out.push(10);
+            text(out, role);
+        }
+        AuthCommand::RoleGrantPermission { role, permission } => {
+            out.push(11);
+            text(out, role);
+            out.push(permission.kind as u8);
+            put_bytes(out, &permission.key);
+            put_bytes(out, &permission.range_end);
+        }
+        AuthCommand::RoleRevokePermission {
+            role,
+            key,
+            range_end,
+        } => {
+            out.push(12);
+            text(out, role);
+            put_bytes(out, key);
+            put_bytes(out, range_end);
+        }
+    }
+}
+
+fn get_auth(r: &mut Reader<'_>) -> Result<AuthCommand, DecodeError> {
+    fn text(r: &mut Reader<'_>) -> Result<String, DecodeError> {
+        String::from_utf8(r.vec()?).map_err(|_| DecodeError::Invalid("a name is not UTF-8"))
+    }
+    Ok(match r.u8()? {
+        1 => AuthCommand::Enable,
+        2 => AuthCommand::Disable,
+        3 => AuthCommand::Authenticate {
+            user: text(r)?,
+            token: text(r)?,
+        },
+        4 => AuthCommand::UserAdd {
+            user: text(r)?,
+            password_hash: r.vec()?,
+        },
+        5 => AuthCommand::UserDelete { user: text(r)? },
+        6 => AuthCommand::UserChangePassword {
+            user: text(r)?,
+            password_hash: r.vec()?,
+        },
+        7 => AuthCommand::UserGrantRole {
+            user: text(r)?,
+            role: text(r)?,
+        },
+        8 => AuthCommand::UserRevokeRole {
+            user: text(r)?,
+            role: text(r)?,
+        },
+        9 => AuthCommand::RoleAdd { role: text(r)? },
+        10 => AuthCommand::RoleDelete { role: text(r)? },
+        11 => {
+            let role = text(r)?;
+            let kind = PermissionKind::from_code(i32::from(r.u8()?))
+                .ok_or(DecodeError::Invalid("unknown permission type"))?;
+            AuthCommand::RoleGrantPermission {
+                role,
+                permission: Permission {
+                    kind,
+                    key: r.vec()?,
+                    range_end: r.vec()?,
+                },
+            }
+        }
+        12 => AuthCommand::RoleRevokePermission {
+            role: text(r)?,
+            key: r.vec()?,
+            range_end: r.vec()?,
+        },
+        _ => return Err(DecodeError::Invalid("unknown auth command")),
+    })
 }
 
 fn flags(bits: &[bool]) -> u8 {

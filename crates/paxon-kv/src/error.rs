@@ -11,12 +11,16 @@ pub enum GrpcCode {
     InvalidArgument,
     /// `NOT_FOUND` (5).
     NotFound,
+    /// `PERMISSION_DENIED` (7).
+    PermissionDenied,
     /// `RESOURCE_EXHAUSTED` (8).
     ResourceExhausted,
     /// `FAILED_PRECONDITION` (9).
     FailedPrecondition,
     /// `OUT_OF_RANGE` (11).
     OutOfRange,
+    /// `UNAUTHENTICATED` (16).
+    Unauthenticated,
 }
 
 impl GrpcCode {
@@ -25,9 +29,11 @@ impl GrpcCode {
         match self {
             GrpcCode::InvalidArgument => 3,
             GrpcCode::NotFound => 5,
+            GrpcCode::PermissionDenied => 7,
             GrpcCode::ResourceExhausted => 8,
             GrpcCode::FailedPrecondition => 9,
             GrpcCode::OutOfRange => 11,
+            GrpcCode::Unauthenticated => 16,
         }
     }
 }
@@ -76,6 +82,52 @@ pub enum KvError {
     /// Raised by the server (`--quota-backend-bytes`), mapped here.
     #[error("etcdserver: mvcc: database space exceeded")]
     NoSpace,
+    /// `auth enable` without a `root` user.
+    #[error("etcdserver: root user does not exist")]
+    RootUserNotExist,
+    /// `auth enable` while the `root` user lacks the `root` role.
+    #[error("etcdserver: root user does not have root role")]
+    RootRoleNotExist,
+    /// `user add` of an existing user.
+    #[error("etcdserver: user name already exists")]
+    UserAlreadyExist,
+    /// A user name is empty (also: a request without a token while auth
+    /// is enabled, as in etcd).
+    #[error("etcdserver: user name is empty")]
+    UserEmpty,
+    /// No such user.
+    #[error("etcdserver: user name not found")]
+    UserNotFound,
+    /// `role add` of an existing role.
+    #[error("etcdserver: role name already exists")]
+    RoleAlreadyExist,
+    /// No such role.
+    #[error("etcdserver: role name not found")]
+    RoleNotFound,
+    /// A role name is empty.
+    #[error("etcdserver: role name is empty")]
+    RoleEmpty,
+    /// Wrong user or password.
+    #[error("etcdserver: authentication failed, invalid user ID or password")]
+    AuthFailed,
+    /// The user's roles do not allow the request.
+    #[error("etcdserver: permission denied")]
+    PermissionDenied,
+    /// `user revoke-role` of a role the user does not hold.
+    #[error("etcdserver: role is not granted to the user")]
+    RoleNotGranted,
+    /// `role revoke-permission` of a permission the role does not have.
+    #[error("etcdserver: permission is not granted to the role")]
+    PermissionNotGranted,
+    /// `Authenticate` while auth is disabled.
+    #[error("etcdserver: authentication is not enabled")]
+    AuthNotEnabled,
+    /// A token no member gave (or one forgotten since).
+    #[error("etcdserver: invalid auth token")]
+    InvalidAuthToken,
+    /// Removing the `root` user or role while auth is enabled.
+    #[error("etcdserver: invalid auth management")]
+    InvalidAuthMgmt,
 }
 
 impl KvError {
@@ -88,13 +140,28 @@ impl KvError {
             | KvError::LeaseProvided
             | KvError::TooManyOps
             | KvError::DuplicateKey
-            | KvError::RequestTooLarge => GrpcCode::InvalidArgument,
+            | KvError::RequestTooLarge
+            | KvError::UserEmpty
+            | KvError::RoleEmpty
+            | KvError::AuthFailed
+            | KvError::InvalidAuthMgmt => GrpcCode::InvalidArgument,
             KvError::Compacted | KvError::FutureRevision | KvError::LeaseTtlTooLarge => {
                 GrpcCode::OutOfRange
             }
             KvError::LeaseNotFound => GrpcCode::NotFound,
-            KvError::LeaseExists => GrpcCode::FailedPrecondition,
+            KvError::LeaseExists
+            | KvError::RootUserNotExist
+            | KvError::RootRoleNotExist
+            | KvError::UserAlreadyExist
+            | KvError::UserNotFound
+            | KvError::RoleAlreadyExist
+            | KvError::RoleNotFound
+            | KvError::RoleNotGranted
+            | KvError::PermissionNotGranted
+            | KvError::AuthNotEnabled => GrpcCode::FailedPrecondition,
             KvError::NoSpace => GrpcCode::ResourceExhausted,
+            KvError::PermissionDenied => GrpcCode::PermissionDenied,
+            KvError::InvalidAuthToken => GrpcCode::Unauthenticated,
         }
     }
 }

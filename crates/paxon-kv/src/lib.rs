@@ -27,6 +27,7 @@
 #![deny(missing_docs)]
 
 mod alarm;
+mod auth;
 mod command;
 mod compact;
 mod error;
@@ -45,6 +46,7 @@ mod wire;
 mod write;
 
 pub use alarm::{AlarmAction, AlarmMember, AlarmType};
+pub use auth::{Auth, AuthCommand, Permission, PermissionKind, User, ROOT, TOKENS_MAX};
 pub use command::{Command, COMMAND_VERSION};
 pub use error::{GrpcCode, KvError};
 pub use lease::{Lease, LEASE_TTL_MAX_S};

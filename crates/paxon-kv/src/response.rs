@@ -145,6 +145,8 @@ pub enum Response {
     LeaseTick(LeaseTickResponse),
     /// To `Command::Alarm`.
     Alarm(AlarmResponse),
+    /// To `Command::Auth`: only the header (the revision is unchanged).
+    Auth(Header),
 }
 
 impl Response {
@@ -160,6 +162,7 @@ impl Response {
             Response::LeaseKeepAlive(r) => r.header,
             Response::LeaseTick(r) => r.header,
             Response::Alarm(r) => r.header,
+            Response::Auth(header) => *header,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The law book: the whole state as bytes, and back; and the state's hash.
 //!
-//! # Snapshot format, version 3
+//! # Snapshot format, version 4
 //!
 //! Primitives as in `wire.rs`: minimal LEB128 varints, zigzag `i64`,
 //! length-prefixed bytes.
@@ -12,10 +12,15 @@
 //! `key` bytes, a count ≥ 1 of versions, each `rev` i64, `sub` u64,
 //! state u8 0 = tombstone or 1 = put followed by `value` bytes, `create`
 //! i64, `version` i64, `lease` i64), alarms (count, then `member` u64,
-//! `alarm` u8 each, strictly increasing), then the crc32c of everything
-//! before it, 4 bytes little-endian. Earlier versions (1: no decree time,
-//! lease deadlines or alarms; 2: no alarms) are refused: they were never
-//! released.
+//! `alarm` u8 each, strictly increasing), auth (`enabled` bool; users:
+//! count, then per user in strictly increasing name order `name`,
+//! `password_hash` bytes and a count of role names; roles: count, then
+//! per role `name` and a count of permissions, each `kind` u8, `key`,
+//! `range_end` bytes; tokens are not saved), then the crc32c of
+//! everything before it, 4 bytes little-endian. Version 3 (the same
+//! without auth) is still read, as a store without users and roles;
+//! earlier versions (1: no decree time, lease deadlines or alarms; 2: no
+//! alarms) are refused: they were never released.
 //!
 //! Which keys a lease holds is not stored: it follows from the keys. The
 //! encoding is canonical and [`Store::restore`] checks every invariant of
@@ -26,6 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use crate::alarm::{AlarmMember, AlarmType};
+use crate::auth::Auth;
 use crate::error::KvError;
 use crate::lease::{Lease, LEASE_TTL_MAX_S};
 use crate::mvcc::{KeyHistory, Live, State, Version};
@@ -34,7 +40,9 @@ use crate::types::{LeaseId, Revision};
 use crate::wire::{put_bool, put_bytes, put_i64, put_len, put_u64, DecodeError, Reader};
 
 /// The version byte that starts every snapshot.
-pub const SNAPSHOT_VERSION: u8 = 3;
+pub const SNAPSHOT_VERSION: u8 = 4;
+/// The last version without auth, still read.
+const SNAPSHOT_VERSION_WITHOUT_AUTH: u8 = 3;
 
 const CHECKSUM_BYTES: usize = 4;
 const LEASE_BYTES_MIN: u64 = 3;
@@ -146,6 +154,7 @@ impl Store {
             put_u64(&mut tail, alarm.member);
             tail.push(alarm.alarm.code());
         }
+        self.auth.encode(&mut tail);
         SnapshotEncoder {
             at: self.revision,
             compacted: self.compacted,
@@ -219,7 +228,7 @@ impl Store {
         }
         let mut r = Reader::new(body);
         let version = r.u8()?;
-        if version != SNAPSHOT_VERSION {
+        if version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_WITHOUT_AUTH {
             return Err(DecodeError::UnknownVersion(version));
         }
         let mut store = Store::new();
@@ -233,6 +242,9 @@ impl Store {
         store.leases = get_leases(&mut r)?;
         store.keys = get_keys(&mut r)?;
         store.alarms = get_alarms(&mut r)?;
+        if version == SNAPSHOT_VERSION {
+            store.auth = Auth::decode(&mut r)?;
+        }
         r.finish()?;
         store.attach_leases()?;
         store.size_bytes = store.keys.iter().map(|(k, h)| h.size_bytes(k.len())).sum();

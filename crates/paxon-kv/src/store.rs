@@ -6,11 +6,12 @@ use std::fmt;
 use std::ops::Bound;
 
 use crate::alarm::AlarmMember;
+use crate::auth::Auth;
 use crate::command::Command;
 use crate::error::KvError;
 use crate::lease::Lease;
 use crate::mvcc::KeyHistory;
-use crate::response::{Event, Response};
+use crate::response::{Event, Header, Response};
 use crate::types::{LeaseId, Revision};
 
 /// etcd's MVCC key-value store as a deterministic state machine.
@@ -44,6 +45,8 @@ pub struct Store {
     pub(crate) size_bytes: u64,
     /// Raised alarms (etcd's `alarmStore`).
     pub(crate) alarms: BTreeSet<AlarmMember>,
+    /// Users, roles and the auth switch; tokens in memory.
+    pub(crate) auth: Auth,
     /// Events of the latest `apply`; not part of the state.
     pub(crate) events: Vec<Event>,
 }
@@ -59,6 +62,7 @@ impl Store {
             now_ms: 0,
             size_bytes: 0,
             alarms: BTreeSet::new(),
+            auth: Auth::default(),
             events: Vec::new(),
         }
     }
@@ -89,7 +93,18 @@ impl Store {
             Command::Alarm { action, alarm } => {
                 Ok(Response::Alarm(self.apply_alarm(*action, *alarm)))
             }
+            Command::Auth(command) => {
+                self.auth.apply(command)?;
+                Ok(Response::Auth(Header {
+                    revision: self.revision,
+                }))
+            }
         }
+    }
+
+    /// Users, roles, permissions and tokens.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
     }
 
     /// The watch events the latest [`Store::apply`] produced, in revision
@@ -206,7 +221,8 @@ impl Default for Store {
 }
 
 /// Two stores are equal when their states are: keys with history,
-/// revision, compaction, leases and alarms (not the pending events).
+/// revision, compaction, leases, alarms and auth (not the pending events
+/// nor the auth tokens).
 impl PartialEq for Store {
     fn eq(&self, other: &Self) -> bool {
         self.revision == other.revision
@@ -216,6 +232,7 @@ impl PartialEq for Store {
             && self.now_ms == other.now_ms
             && self.keys == other.keys
             && self.alarms == other.alarms
+            && self.auth == other.auth
     }
 }
 
@@ -233,6 +250,7 @@ impl fmt::Debug for Store {
             )
             .field("leases", &self.leases.len())
             .field("alarms", &self.alarms)
+            .field("auth_enabled", &self.auth.enabled())
             .field("size_bytes", &self.size_bytes)
             .finish()
     }

@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use paxon_kv::{
-    Command, CompactionRequest, DecodeError, LeaseId, PutRequest, RequestOp, Revision, TxnRequest,
-    TXN_DEPTH_MAX,
+    AuthCommand, Command, CompactionRequest, DecodeError, LeaseId, Permission, PermissionKind,
+    PutRequest, RequestOp, Revision, TxnRequest, TXN_DEPTH_MAX,
 };
 use proptest::prelude::*;
 
@@ -50,6 +50,36 @@ fn compact_and_lease_commands_encode_to_the_documented_bytes() {
     );
     assert_eq!(encoded(&Command::LeaseTick { now_ms: 3 }), [1, 8, 6]);
     assert_eq!(encoded(&Command::LeasePromote { now_ms: -1 }), [1, 9, 1]);
+}
+
+#[test]
+fn auth_commands_encode_to_the_documented_bytes() {
+    assert_eq!(encoded(&Command::Auth(AuthCommand::Enable)), [1, 20, 1]);
+    let grant = AuthCommand::RoleGrantPermission {
+        role: "r".into(),
+        permission: Permission {
+            key: b"a".to_vec(),
+            range_end: b"b".to_vec(),
+            kind: PermissionKind::ReadWrite,
+        },
+    };
+    assert_eq!(
+        encoded(&Command::Auth(grant)),
+        [1, 20, 11, 1, b'r', 2, 1, b'a', 1, b'b']
+    );
+    let token = AuthCommand::Authenticate {
+        user: "u".into(),
+        token: "t".into(),
+    };
+    assert_eq!(encoded(&Command::Auth(token)), [1, 20, 3, 1, b'u', 1, b't']);
+    assert!(
+        Command::decode(&[1, 20, 13]).is_err(),
+        "unknown auth command"
+    );
+    assert!(
+        Command::decode(&[1, 20, 9, 1, 0xff]).is_err(),
+        "a role name that is not UTF-8"
+    );
 }
 
 #[test]

@@ -29,11 +29,11 @@ fn commands(max: usize) -> impl Strategy<Value = Vec<Command>> {
 #[test]
 fn empty_store_snapshot_is_the_documented_bytes() {
     let bytes = Store::new().snapshot();
-    // version 3, revision 1, not compacted, decree time 0, no leases, no
-    // keys, no alarms.
-    let body = [3, 2, 0, 0, 0, 0, 0];
-    assert_eq!(&bytes[..7], body);
-    assert_eq!(bytes[7..], crc32c::crc32c(&body).to_le_bytes());
+    // version 4, revision 1, not compacted, decree time 0, no leases, no
+    // keys, no alarms; auth disabled, no users, no roles.
+    let body = [4, 2, 0, 0, 0, 0, 0, 0, 0, 0];
+    assert_eq!(&bytes[..10], body);
+    assert_eq!(bytes[10..], crc32c::crc32c(&body).to_le_bytes());
     assert_eq!(Store::restore(&bytes), Ok(Store::new()));
 }
 
@@ -44,6 +44,25 @@ fn snapshots_of_unreleased_versions_are_refused() {
         bytes.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
         assert!(Store::restore(&bytes).is_err(), "{body:?}");
     }
+}
+
+#[test]
+fn a_version_3_snapshot_is_read_as_a_store_without_auth() {
+    let body = [3, 2, 0, 0, 0, 0, 0];
+    let mut bytes = body.to_vec();
+    bytes.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+    assert_eq!(Store::restore(&bytes), Ok(Store::new()));
+    let mut trailing = body.to_vec();
+    trailing.extend([0, 0, 0]);
+    let sealed = [
+        trailing.clone(),
+        crc32c::crc32c(&trailing).to_le_bytes().to_vec(),
+    ]
+    .concat();
+    assert!(
+        Store::restore(&sealed).is_err(),
+        "version 3 has no auth part"
+    );
 }
 
 #[test]
@@ -66,7 +85,9 @@ fn restore_rejects_a_bad_checksum_and_a_short_input() {
 #[test]
 fn restore_rejects_a_state_applying_could_not_produce() {
     // One key "k" whose only version is a put at revision 2 with version 2.
-    let mut body = vec![3, 4, 0, 0, 0, 1, 1, b'k', 1, 4, 0, 1, 1, b'v', 4, 4, 0, 0];
+    let mut body = vec![
+        4, 4, 0, 0, 0, 1, 1, b'k', 1, 4, 0, 1, 1, b'v', 4, 4, 0, 0, 0, 0, 0,
+    ];
     let sealed =
         |body: &Vec<u8>| [body.clone(), crc32c::crc32c(body).to_le_bytes().to_vec()].concat();
     assert_eq!(
@@ -83,13 +104,13 @@ fn restore_rejects_a_state_applying_could_not_produce() {
 #[test]
 fn restore_rejects_an_implausibly_high_revision() {
     let sealed = |revision: u64| {
-        let mut body = vec![3];
+        let mut body = vec![4];
         let mut zigzag = revision << 1;
         while zigzag >= 0x80 {
             body.push(zigzag as u8 | 0x80);
             zigzag >>= 7;
         }
-        body.extend([zigzag as u8, 0, 0, 0, 0, 0]);
+        body.extend([zigzag as u8, 0, 0, 0, 0, 0, 0, 0, 0]);
         [body.clone(), crc32c::crc32c(&body).to_le_bytes().to_vec()].concat()
     };
     assert_eq!(

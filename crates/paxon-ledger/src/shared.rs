@@ -139,7 +139,12 @@ impl<V: Vfs> SharedLedger<V> {
             let inner = self.lock()?;
             let ledger = &inner.ledger;
             let max = ledger.config().snapshot_bytes_max;
-            (ledger.vfs.clone(), Arc::clone(&ledger.layout), ledger.snapshot_seq(), max)
+            (
+                ledger.vfs.clone(),
+                Arc::clone(&ledger.layout),
+                ledger.snapshot_seq(),
+                max,
+            )
         };
         if seq == 0 {
             return Ok(None);

@@ -15,24 +15,28 @@ fn fail<T>(message: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError(message.into()))
 }
 
-/// A URL of the form `http://host:port` (etcd's scheme without TLS).
+/// A URL of the form `http://host:port` or `https://host:port` (TLS).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Url {
     /// `host:port`.
     pub host_port: String,
+    /// `https`: the connection is TLS (see [`crate::tls`]).
+    pub tls: bool,
 }
 
 impl Url {
-    /// Parses one URL; only `http` is accepted until TLS is supported.
+    /// Parses one URL: `http://host:port` or `https://host:port`.
     pub fn parse(text: &str) -> Result<Url, ConfigError> {
         let text = text.trim();
-        let Some(rest) = text.strip_prefix("http://") else {
-            if text.starts_with("https://") || text.starts_with("unixs://") {
+        let (tls, rest) = match (text.strip_prefix("http://"), text.strip_prefix("https://")) {
+            (Some(rest), _) => (false, rest),
+            (_, Some(rest)) => (true, rest),
+            _ if text.starts_with("unix://") || text.starts_with("unixs://") => {
                 return fail(format!(
-                    "{text}: TLS is not supported by paxon yet; use http://"
+                    "{text}: unix sockets are not supported by paxon; use http:// or https://"
                 ));
             }
-            return fail(format!("{text}: a URL must look like http://host:port"));
+            _ => return fail(format!("{text}: a URL must look like http://host:port")),
         };
         let rest = rest.trim_end_matches('/');
         let Some((host, port)) = rest.rsplit_once(':') else {
@@ -43,7 +47,18 @@ impl Url {
         }
         Ok(Url {
             host_port: rest.to_string(),
+            tls,
         })
+    }
+
+    /// The host without the port (and without the brackets of an IPv6
+    /// address): the name a TLS peer's certificate must carry.
+    pub fn host(&self) -> &str {
+        let host = self
+            .host_port
+            .rsplit_once(':')
+            .map_or(self.host_port.as_str(), |(host, _)| host);
+        host.trim_start_matches('[').trim_end_matches(']')
     }
 
     /// Parses a comma-separated list of URLs (at least one).
@@ -62,7 +77,8 @@ impl Url {
 
     /// The URL as etcd prints it.
     pub fn to_url_string(&self) -> String {
-        format!("http://{}", self.host_port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.host_port)
     }
 }
 
@@ -111,6 +127,76 @@ pub struct ServeConfig {
     pub max_txn_ops: usize,
     /// `--snapshot-count`: applied slots between two snapshots.
     pub snapshot_count: u64,
+    /// `--cert-file` and its friends, when any client URL is `https`.
+    pub client_tls: Option<TlsFiles>,
+    /// `--peer-cert-file` and its friends, when any peer URL is `https`.
+    pub peer_tls: Option<TlsFiles>,
+}
+
+/// One side's TLS flags as given (clients: `--cert-file`, `--key-file`,
+/// `--trusted-ca-file`, `--client-cert-auth`; peers: the same with
+/// `--peer-`).
+#[derive(Clone, Debug, Default)]
+pub struct TlsFlags {
+    /// The certificate this member presents (PEM, chain allowed).
+    pub cert_file: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub key_file: Option<PathBuf>,
+    /// The CA that signs the other side's certificates (PEM).
+    pub trusted_ca_file: Option<PathBuf>,
+    /// Refuse a connection without a certificate signed by that CA.
+    pub client_cert_auth: bool,
+}
+
+/// One side's TLS files, validated: a certificate and key, and the CA
+/// when certificates are checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// `--cert-file` / `--peer-cert-file`.
+    pub cert_file: PathBuf,
+    /// `--key-file` / `--peer-key-file`.
+    pub key_file: PathBuf,
+    /// `--trusted-ca-file` / `--peer-trusted-ca-file`.
+    pub trusted_ca_file: Option<PathBuf>,
+    /// `--client-cert-auth` / `--peer-client-cert-auth`.
+    pub client_cert_auth: bool,
+}
+
+impl TlsFlags {
+    /// Checks one side's flags against its URLs. `prefix` is `""` for
+    /// clients and `"peer-"` for peers; `ca_needed` says whether the CA
+    /// is needed anyway (a member dialling `https` peers checks their
+    /// certificates against it).
+    fn validate(
+        &self,
+        prefix: &str,
+        urls: &[&Url],
+        ca_needed: bool,
+    ) -> Result<Option<TlsFiles>, ConfigError> {
+        let Some(url) = urls.iter().find(|url| url.tls) else {
+            return Ok(None);
+        };
+        let (Some(cert_file), Some(key_file)) = (&self.cert_file, &self.key_file) else {
+            return fail(format!(
+                "{}: TLS needs --{prefix}cert-file and --{prefix}key-file",
+                url.to_url_string()
+            ));
+        };
+        if self.trusted_ca_file.is_none() && (self.client_cert_auth || ca_needed) {
+            let why = if self.client_cert_auth {
+                format!("--{prefix}client-cert-auth")
+            } else {
+                format!("{} (checking the peers' certificates)", url.to_url_string())
+            };
+            return fail(format!("{why} needs --{prefix}trusted-ca-file"));
+        }
+        Ok(Some(TlsFiles {
+            cert_file: cert_file.clone(),
+            key_file: key_file.clone(),
+            trusted_ca_file: self.trusted_ca_file.clone(),
+            client_cert_auth: self.client_cert_auth,
+        }))
+    }
 }
 
 /// The flags as given (strings), before validation.
@@ -148,6 +234,11 @@ pub struct Flags {
     pub max_txn_ops: usize,
     /// `--snapshot-count`.
     pub snapshot_count: u64,
+    /// `--cert-file`, `--key-file`, `--trusted-ca-file`, `--client-cert-auth`.
+    pub client_tls: TlsFlags,
+    /// `--peer-cert-file`, `--peer-key-file`, `--peer-trusted-ca-file`,
+    /// `--peer-client-cert-auth`.
+    pub peer_tls: TlsFlags,
 }
 
 impl Default for Flags {
@@ -169,6 +260,8 @@ impl Default for Flags {
             max_request_bytes: 1_572_864,
             max_txn_ops: 128,
             snapshot_count: 100_000,
+            client_tls: TlsFlags::default(),
+            peer_tls: TlsFlags::default(),
         }
     }
 }
@@ -226,22 +319,34 @@ impl Flags {
                 ))
             }
         };
+        let listen_client_urls = Url::parse_list("listen-client-urls", &self.listen_client_urls)?;
+        let listen_metrics_urls = match self.listen_metrics_urls.trim() {
+            "" => Vec::new(),
+            urls => Url::parse_list("listen-metrics-urls", urls)?,
+        };
+        let listen_peer_urls = Url::parse_list("listen-peer-urls", &self.listen_peer_urls)?;
+        let client_urls: Vec<&Url> = listen_client_urls
+            .iter()
+            .chain(&listen_metrics_urls)
+            .collect();
+        let client_tls = self.client_tls.validate("", &client_urls, false)?;
+        let dialled: Vec<&Url> = initial_cluster.values().flatten().collect();
+        let peer_urls: Vec<&Url> = listen_peer_urls.iter().chain(dialled.clone()).collect();
+        let dials_tls = dialled.iter().any(|url| url.tls);
+        let peer_tls = self.peer_tls.validate("peer-", &peer_urls, dials_tls)?;
         Ok(ServeConfig {
             name: self.name.clone(),
             data_dir: self
                 .data_dir
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(format!("{}.paxon", self.name))),
-            listen_client_urls: Url::parse_list("listen-client-urls", &self.listen_client_urls)?,
+            listen_client_urls,
             advertise_client_urls: Url::parse_list(
                 "advertise-client-urls",
                 &self.advertise_client_urls,
             )?,
-            listen_metrics_urls: match self.listen_metrics_urls.trim() {
-                "" => Vec::new(),
-                urls => Url::parse_list("listen-metrics-urls", urls)?,
-            },
-            listen_peer_urls: Url::parse_list("listen-peer-urls", &self.listen_peer_urls)?,
+            listen_metrics_urls,
+            listen_peer_urls,
             initial_advertise_peer_urls: advertise_peer,
             initial_cluster,
             initial_cluster_state,
@@ -255,6 +360,8 @@ impl Flags {
             max_request_bytes: self.max_request_bytes,
             max_txn_ops: self.max_txn_ops,
             snapshot_count: self.snapshot_count,
+            client_tls,
+            peer_tls,
         })
     }
 
@@ -391,6 +498,15 @@ mod tests {
         );
     }
 
+    fn tls_flags(prefix: &str) -> TlsFlags {
+        TlsFlags {
+            cert_file: Some(PathBuf::from(format!("{prefix}cert.pem"))),
+            key_file: Some(PathBuf::from(format!("{prefix}key.pem"))),
+            trusted_ca_file: Some(PathBuf::from("ca.pem")),
+            client_cert_auth: true,
+        }
+    }
+
     #[test]
     fn metrics_urls_are_optional_and_checked_like_the_others() {
         assert!(Flags::default()
@@ -417,11 +533,68 @@ mod tests {
     }
 
     #[test]
-    fn tls_urls_are_refused_with_a_reason() {
-        let err = Url::parse("https://127.0.0.1:2379").unwrap_err();
+    fn https_urls_turn_tls_on_for_their_side_only() {
+        let flags = Flags {
+            listen_client_urls: "https://127.0.0.1:2379".into(),
+            client_tls: tls_flags(""),
+            peer_tls: tls_flags("peer-"),
+            ..Flags::default()
+        };
+        let config = flags.validate().unwrap();
+        assert!(config.listen_client_urls[0].tls);
+        assert_eq!(
+            config.client_tls.unwrap().cert_file,
+            PathBuf::from("cert.pem")
+        );
+        assert_eq!(config.peer_tls, None, "peer URLs are http://");
+        assert_eq!(
+            Url::parse("https://[::1]:2380/").unwrap().to_url_string(),
+            "https://[::1]:2380"
+        );
+        assert_eq!(Url::parse("https://[::1]:2380").unwrap().host(), "::1");
+    }
+
+    #[test]
+    fn https_urls_without_their_certificate_are_refused_with_a_reason() {
+        let flags = Flags {
+            listen_client_urls: "https://127.0.0.1:2379".into(),
+            ..Flags::default()
+        };
+        assert_eq!(
+            flags.validate().unwrap_err().0,
+            "https://127.0.0.1:2379: TLS needs --cert-file and --key-file"
+        );
+        let flags = Flags {
+            listen_peer_urls: "https://127.0.0.1:2380".into(),
+            initial_advertise_peer_urls: "https://127.0.0.1:2380".into(),
+            peer_tls: TlsFlags {
+                trusted_ca_file: None,
+                ..tls_flags("peer-")
+            },
+            ..Flags::default()
+        };
+        assert_eq!(
+            flags.validate().unwrap_err().0,
+            "--peer-client-cert-auth needs --peer-trusted-ca-file"
+        );
+        let flags = Flags {
+            listen_peer_urls: "https://127.0.0.1:2380".into(),
+            initial_advertise_peer_urls: "https://127.0.0.1:2380".into(),
+            peer_tls: TlsFlags {
+                trusted_ca_file: None,
+                client_cert_auth: false,
+                ..tls_flags("peer-")
+            },
+            ..Flags::default()
+        };
+        assert_eq!(
+            flags.validate().unwrap_err().0,
+            "https://127.0.0.1:2380 (checking the peers' certificates) needs --peer-trusted-ca-file"
+        );
+        let err = Url::parse("unixs://x:1").unwrap_err();
         assert_eq!(
             err.0,
-            "https://127.0.0.1:2379: TLS is not supported by paxon yet; use http://"
+            "unixs://x:1: unix sockets are not supported by paxon; use http:// or https://"
         );
     }
 

@@ -356,7 +356,8 @@ mod tests {
     fn a_snapshot_saved_in_the_background_covers_the_ledger_before_it_and_keeps_what_came_after() {
         let dir = tempfile::tempdir().unwrap();
         let (tx, mut events) = mpsc::unbounded_channel();
-        let (mut disk, _) = Disk::open(dir.path(), tx, Arc::new(Metrics::new(&[], Arc::default()))).unwrap();
+        let (mut disk, _) =
+            Disk::open(dir.path(), tx, Arc::new(Metrics::new(&[], Arc::default()))).unwrap();
         disk.persist(
             PersistToken(1),
             &[vote(1), vote(2), Record::Commit { slot: Slot(2) }],
@@ -393,7 +394,8 @@ mod tests {
         drop(disk);
 
         let (tx, _events) = mpsc::unbounded_channel();
-        let (_, recovered) = Disk::open(dir.path(), tx, Arc::new(Metrics::new(&[], Arc::default()))).unwrap();
+        let (_, recovered) =
+            Disk::open(dir.path(), tx, Arc::new(Metrics::new(&[], Arc::default()))).unwrap();
         assert_eq!(recovered.snapshot.as_deref(), Some(&the_store[..]));
         assert_eq!(recovered.state.snapshot, Slot(2));
         assert_eq!(recovered.state.commit, Slot(3));
@@ -405,7 +407,8 @@ mod tests {
     fn nothing_to_cover_means_no_background_snapshot() {
         let dir = tempfile::tempdir().unwrap();
         let (tx, _events) = mpsc::unbounded_channel();
-        let (mut disk, _) = Disk::open(dir.path(), tx, Arc::new(Metrics::new(&[], Arc::default()))).unwrap();
+        let (mut disk, _) =
+            Disk::open(dir.path(), tx, Arc::new(Metrics::new(&[], Arc::default()))).unwrap();
         let store = paxon_kv::Store::new();
         let mut encoder = store.begin_snapshot();
         assert_eq!(store.continue_snapshot(&mut encoder, 10), Ok(true));

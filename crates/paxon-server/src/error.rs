@@ -60,5 +60,7 @@ fn kv_code(error: &paxon_kv::KvError) -> Code {
         GrpcCode::NotFound => Code::NotFound,
         GrpcCode::FailedPrecondition => Code::FailedPrecondition,
         GrpcCode::ResourceExhausted => Code::ResourceExhausted,
+        GrpcCode::PermissionDenied => Code::PermissionDenied,
+        GrpcCode::Unauthenticated => Code::Unauthenticated,
     }
 }

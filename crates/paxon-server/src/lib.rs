@@ -2,7 +2,7 @@
 //!
 //! The tokio shell around the pure core: the member's driver
 //! ([`member`]), its ledger on disk ([`disk`]), the peer transport
-//! ([`transport`], [`peer`]), and the etcd v3 gRPC services ([`grpc`]).
+//! ([`transport`], [`peer`], over TLS with [`tls`]), and the etcd v3 gRPC services ([`grpc`]).
 //! [`serve`] wires them together from etcd's flags ([`config`]).
 #![deny(missing_docs)]
 
@@ -16,10 +16,12 @@ pub mod http;
 pub mod lease;
 pub mod member;
 pub mod metrics;
+pub mod password;
 pub mod peer;
 pub mod probe;
 mod serve;
 pub mod state;
+pub mod tls;
 pub mod transport;
 pub mod watch;
 

@@ -825,7 +825,7 @@ impl Member {
         if !self.replica.install_snapshot(slot) {
             return;
         }
-        self.machine = machine;
+        self.machine.install(machine);
         self.machine_applied = slot;
         self.encoding = None;
         let core = self.replica.snapshot_records();

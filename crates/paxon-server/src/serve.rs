@@ -18,6 +18,7 @@ use crate::member::{Input, Member};
 use crate::metrics::grpc::GrpcMetricsLayer;
 use crate::metrics::Metrics;
 use crate::state::StateMachine;
+use crate::tls::PeerTls;
 use crate::transport::{self, Identity, Transport};
 
 /// Requests waiting for the driver before senders wait.
@@ -78,19 +79,22 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         cluster_id,
         client_urls: client_urls.join(","),
     };
-    let peers: BTreeMap<NodeId, String> = members
+    let peers: BTreeMap<NodeId, Url> = members
         .iter()
         .filter(|m| m.id != me)
-        .map(|m| (m.id, m.peer_addr.clone()))
+        .map(|m| (m.id, m.peer_url.clone()))
         .collect();
-    let transport = Transport::start(identity.clone(), peers);
+    let peer_tls = config.peer_tls.as_ref().map(PeerTls::load).transpose()?;
+    let transport = Transport::start(identity.clone(), peers, peer_tls.clone());
     let (inbox_tx, inbox_rx) = mpsc::channel(INBOX_MAX);
     for url in &config.listen_peer_urls {
         let listener = bind(url, "peer").await?;
         let (identity, ids, inbox) = (identity.clone(), ids.clone(), peer_inbox(&inbox_tx));
-        tokio::spawn(transport::accept_loop(listener, identity, ids, inbox));
+        let tls = peer_tls.clone().filter(|_| url.tls);
+        tokio::spawn(transport::accept_loop(listener, tls, identity, ids, inbox));
     }
     db_size.store(machine.size_bytes(), Ordering::Relaxed);
+    let auth = machine.auth_view();
     let member = Member::new(
         replica,
         disk,
@@ -113,7 +117,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         lease_ttl_min_s: lease_ttl_min_s(&config),
         metrics: Arc::clone(&metrics),
     });
-    let handle = Handle::new(inbox_tx, cluster, limits);
+    let handle = Handle::new(inbox_tx, cluster, limits, auth);
     tracing::info!(name = %config.name, id = %format!("{:x}", me.0), "paxon member starting");
     let ops = Ops { handle, metrics };
     serve_clients(&config, ops).await?;
@@ -123,7 +127,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
 
 struct Peer {
     id: NodeId,
-    peer_addr: String,
+    peer_url: Url,
     info: MemberInfo,
 }
 
@@ -135,7 +139,7 @@ fn members(config: &ServeConfig) -> Vec<Peer> {
             let id = member_id(urls, &config.initial_cluster_token);
             Peer {
                 id,
-                peer_addr: urls[0].host_port.clone(),
+                peer_url: urls[0].clone(),
                 info: MemberInfo {
                     id,
                     name: name.clone(),
@@ -193,17 +197,23 @@ async fn bind(url: &Url, what: &str) -> Result<TcpListener, String> {
 /// SIGTERM or Ctrl-C.
 async fn serve_clients(config: &ServeConfig, ops: Ops) -> Result<(), String> {
     let mut servers = Vec::new();
+    let tls = match &config.client_tls {
+        Some(files) => Some(crate::tls::client_server_config(files)?),
+        None => None,
+    };
     for url in &config.listen_client_urls {
         let listener = bind(url, "client").await?;
         let routes = grpc::routes(ops.handle.clone())
             .into_axum_router()
             .merge(http::routes(ops.clone(), Listener::Client));
-        servers.push(spawn_server(listener, routes, &ops));
+        let tls = tls.clone().filter(|_| url.tls);
+        servers.push(spawn_server(listener, routes, tls, &ops)?);
     }
     for url in &config.listen_metrics_urls {
         let listener = bind(url, "metrics").await?;
         let routes = http::routes(ops.clone(), Listener::Metrics);
-        servers.push(spawn_server(listener, routes, &ops));
+        let tls = tls.clone().filter(|_| url.tls);
+        servers.push(spawn_server(listener, routes, tls, &ops)?);
     }
     tracing::info!("ready to serve client requests");
     for server in servers {
@@ -217,21 +227,34 @@ async fn serve_clients(config: &ServeConfig, ops: Ops) -> Result<(), String> {
     Ok(())
 }
 
+/// Server tasks of the client and metrics listeners.
+type ServerTask = tokio::task::JoinHandle<Result<(), tonic::transport::Error>>;
+
 /// One listener: HTTP/2 (gRPC) and HTTP/1.1 (browsers, Prometheus, curl)
-/// told apart per connection; every gRPC call counted.
+/// told apart per connection, over TLS when `tls` is given (an `https`
+/// URL); every gRPC call counted.
 fn spawn_server(
     listener: TcpListener,
     routes: axum::Router,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     ops: &Ops,
-) -> tokio::task::JoinHandle<Result<(), tonic::transport::Error>> {
+) -> Result<ServerTask, String> {
     // Without TCP_NODELAY a small answer waits for the client's delayed
     // ACK (Nagle's algorithm): 40 ms per request on Linux.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let router = tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server
+            .tls_config(tls)
+            .map_err(|e| format!("--cert-file/--key-file: {e}"))?;
+    }
+    let router = server
         .accept_http1(true)
         .layer(GrpcMetricsLayer(Arc::clone(&ops.metrics.grpc)))
         .add_routes(tonic::service::Routes::from(routes));
-    tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown_signal()))
+    Ok(tokio::spawn(
+        router.serve_with_incoming_shutdown(incoming, shutdown_signal()),
+    ))
 }
 
 async fn shutdown_signal() {

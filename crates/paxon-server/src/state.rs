@@ -1,7 +1,9 @@
 //! The state machine as the member sees it: `paxon-kv`'s store plus the
 //! limits it is run with.
 
-use paxon_kv::{Command, Limits, RangeRequest, RangeResponse, Response, Store};
+use std::sync::{Arc, RwLock};
+
+use paxon_kv::{Auth, Command, Limits, RangeRequest, RangeResponse, Response, Store};
 
 use crate::error::ServeError;
 
@@ -23,25 +25,53 @@ pub struct Hashed {
     pub current: i64,
 }
 
+/// The applied auth state as the gRPC services read it: a copy the
+/// driver replaces after every auth decree and snapshot install.
+pub type AuthView = Arc<RwLock<Auth>>;
+
 /// The store every member applies decrees to in slot order.
 pub struct StateMachine {
     store: Store,
     limits: Limits,
+    auth_view: AuthView,
 }
 
 impl StateMachine {
     /// An empty store.
     pub fn new(limits: Limits) -> StateMachine {
-        StateMachine {
-            store: Store::new(),
-            limits,
-        }
+        StateMachine::with_store(Store::new(), limits)
     }
 
     /// The store saved in `bytes` (a snapshot).
     pub fn restore(bytes: &[u8], limits: Limits) -> Result<StateMachine, String> {
         let store = Store::restore(bytes).map_err(|e| e.to_string())?;
-        Ok(StateMachine { store, limits })
+        Ok(StateMachine::with_store(store, limits))
+    }
+
+    fn with_store(store: Store, limits: Limits) -> StateMachine {
+        let auth_view = Arc::new(RwLock::new(store.auth().clone()));
+        StateMachine {
+            store,
+            limits,
+            auth_view,
+        }
+    }
+
+    /// Takes `other`'s store (a snapshot installed from a peer), keeping
+    /// the auth view the services hold.
+    pub fn install(&mut self, other: StateMachine) {
+        self.store = other.store;
+        self.publish_auth();
+    }
+
+    /// The auth state the services read.
+    pub fn auth_view(&self) -> AuthView {
+        Arc::clone(&self.auth_view)
+    }
+
+    fn publish_auth(&self) {
+        let mut view = self.auth_view.write().unwrap_or_else(|e| e.into_inner());
+        view.clone_from(self.store.auth());
     }
 
     /// The limits the store runs with.
@@ -51,7 +81,11 @@ impl StateMachine {
 
     /// Applies a chosen command; the result is the same on every member.
     pub fn apply(&mut self, command: &Command) -> Result<Applied, ServeError> {
-        self.store.apply(command).map_err(ServeError::from)
+        let applied = self.store.apply(command).map_err(ServeError::from);
+        if matches!(command, Command::Auth(_)) && applied.is_ok() {
+            self.publish_auth();
+        }
+        applied
     }
 
     /// The watch events of the latest `apply`, in revision order.

@@ -1,7 +1,8 @@
 //! Peer transport over TCP: one outgoing connection per peer, length-
 //! prefixed frames, reconnect with backoff, bounded queues (a full queue
 //! drops the frame: Paxos survives lost messages, a slow peer must not
-//! stall the leader). A peer that sends garbage is disconnected.
+//! stall the leader). A peer that sends garbage is disconnected. An
+//! `https` peer URL is dialled and served over TLS (`crate::tls`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,11 +10,13 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use paxon_core::NodeId;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+use crate::config::Url;
 use crate::peer::PeerFrame;
+use crate::tls::{self, PeerTls};
 
 /// Bytes every connection starts with.
 const MAGIC: &[u8; 8] = b"PAXONP01";
@@ -27,6 +30,8 @@ const READ_CHUNK_BYTES: usize = 1 << 20;
 const QUEUE_FRAMES_MAX: usize = 8192;
 /// Longest wait between two connection attempts.
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Longest wait for a peer's hello (and its TLS handshake).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the transport hands to the member.
 #[derive(Debug)]
@@ -55,12 +60,18 @@ pub struct Identity {
 }
 
 impl Transport {
-    /// Starts one sender task per peer.
-    pub fn start(identity: Identity, peers: BTreeMap<NodeId, String>) -> Transport {
+    /// Starts one sender task per peer; `tls` is needed for `https`
+    /// peer URLs (the configuration has checked it is there).
+    pub fn start(
+        identity: Identity,
+        peers: BTreeMap<NodeId, Url>,
+        tls: Option<PeerTls>,
+    ) -> Transport {
         let mut queues = BTreeMap::new();
-        for (id, addr) in peers {
+        for (id, url) in peers {
             let (tx, rx) = mpsc::channel(QUEUE_FRAMES_MAX);
-            tokio::spawn(send_loop(identity.clone(), addr, rx));
+            let tls = tls.clone().filter(|_| url.tls);
+            tokio::spawn(send_loop(identity.clone(), url, tls, rx));
             queues.insert(id, tx);
         }
         Transport { queues }
@@ -76,14 +87,27 @@ impl Transport {
     }
 }
 
-async fn send_loop(identity: Identity, addr: String, mut rx: mpsc::Receiver<Bytes>) {
+async fn send_loop(
+    identity: Identity,
+    url: Url,
+    tls: Option<PeerTls>,
+    mut rx: mpsc::Receiver<Bytes>,
+) {
+    let addr = url.to_url_string();
     let mut backoff = Duration::from_millis(20);
     loop {
-        match TcpStream::connect(&addr).await {
+        match TcpStream::connect(&url.host_port).await {
             Ok(stream) => {
                 backoff = Duration::from_millis(20);
                 let _ = stream.set_nodelay(true);
-                if let Err(error) = write_frames(&identity, stream, &mut rx).await {
+                let sent = match &tls {
+                    None => write_frames(&identity, stream, &mut rx).await,
+                    Some(tls) => match dial_tls(tls, &url, stream).await {
+                        Ok(stream) => write_frames(&identity, stream, &mut rx).await,
+                        Err(error) => Err(error),
+                    },
+                };
+                if let Err(error) = sent {
                     tracing::debug!(%addr, %error, "peer connection closed");
                 }
                 if rx.is_closed() {
@@ -99,9 +123,23 @@ async fn send_loop(identity: Identity, addr: String, mut rx: mpsc::Receiver<Byte
     }
 }
 
-async fn write_frames(
-    identity: &Identity,
+/// The TLS handshake with a peer we dialled: its certificate must be
+/// signed by `--peer-trusted-ca-file` for the host of its URL.
+async fn dial_tls(
+    tls: &PeerTls,
+    url: &Url,
     stream: TcpStream,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let name = tls::server_name(url.host()).map_err(std::io::Error::other)?;
+    let handshake = tls.connector.connect(name, stream);
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+        .await
+        .map_err(|_| std::io::Error::other("TLS handshake timed out"))?
+}
+
+async fn write_frames<S: AsyncWrite + Unpin>(
+    identity: &Identity,
+    stream: S,
     rx: &mut mpsc::Receiver<Bytes>,
 ) -> std::io::Result<()> {
     let mut writer = BufWriter::with_capacity(256 * 1024, stream);
@@ -124,7 +162,10 @@ async fn write_frames(
     Ok(())
 }
 
-async fn write_frame(writer: &mut BufWriter<TcpStream>, frame: &Bytes) -> std::io::Result<()> {
+async fn write_frame<S: AsyncWrite + Unpin>(
+    writer: &mut BufWriter<S>,
+    frame: &Bytes,
+) -> std::io::Result<()> {
     writer
         .write_all(&(frame.len() as u32).to_le_bytes())
         .await?;
@@ -133,8 +174,11 @@ async fn write_frame(writer: &mut BufWriter<TcpStream>, frame: &Bytes) -> std::i
 
 /// Accepts peer connections and hands their frames to `inbox`; a peer from
 /// another cluster, an unknown member or a malformed frame is cut off.
+/// With `tls` (an `https` listener) every connection must complete a TLS
+/// handshake first.
 pub async fn accept_loop(
     listener: TcpListener,
+    tls: Option<PeerTls>,
     identity: Identity,
     members: Vec<NodeId>,
     inbox: mpsc::Sender<Inbound>,
@@ -148,25 +192,44 @@ pub async fn accept_loop(
                 continue;
             }
         };
+        let _ = stream.set_nodelay(true);
         let (identity, members, inbox) = (identity.clone(), members.clone(), inbox.clone());
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(error) = read_peer(stream, addr, &identity, &members, &inbox).await {
+            let read = match tls {
+                None => read_peer(stream, addr, &identity, &members, &inbox).await,
+                Some(tls) => match accept_tls(&tls, stream).await {
+                    Ok(stream) => read_peer(stream, addr, &identity, &members, &inbox).await,
+                    Err(error) => Err(format!("TLS handshake failed: {error}")),
+                },
+            };
+            if let Err(error) = read {
                 tracing::debug!(%addr, %error, "peer connection dropped");
             }
         });
     }
 }
 
-async fn read_peer(
-    mut stream: TcpStream,
+/// The TLS handshake with a peer that dialled us (with
+/// `--peer-client-cert-auth`, its certificate is checked here).
+async fn accept_tls(
+    tls: &PeerTls,
+    stream: TcpStream,
+) -> std::io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream))
+        .await
+        .map_err(|_| std::io::Error::other("timed out"))?
+}
+
+async fn read_peer<S: AsyncRead + Unpin>(
+    mut stream: S,
     addr: SocketAddr,
     identity: &Identity,
     members: &[NodeId],
     inbox: &mpsc::Sender<Inbound>,
 ) -> Result<(), String> {
-    let _ = stream.set_nodelay(true);
     let mut head = [0u8; 28];
-    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut head));
+    let read = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read_exact(&mut head));
     read.await
         .map_err(|_| "handshake timed out")?
         .map_err(|e| e.to_string())?;
@@ -198,8 +261,8 @@ async fn read_peer(
     read_frames(stream, from, inbox).await
 }
 
-async fn read_frames(
-    stream: TcpStream,
+async fn read_frames<S: AsyncRead + Unpin>(
+    stream: S,
     from: NodeId,
     inbox: &mpsc::Sender<Inbound>,
 ) -> Result<(), String> {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use paxon_server::config::Flags;
+use paxon_server::config::{Flags, TlsFlags};
 
 #[derive(Parser)]
 #[command(
@@ -100,6 +100,30 @@ struct ServeArgs {
     /// Number of committed transactions to trigger a snapshot to disk.
     #[arg(long, default_value_t = 100_000)]
     snapshot_count: u64,
+    /// Path to the client server TLS cert file.
+    #[arg(long)]
+    cert_file: Option<PathBuf>,
+    /// Path to the client server TLS key file.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// Path to the client server TLS trusted CA cert file.
+    #[arg(long)]
+    trusted_ca_file: Option<PathBuf>,
+    /// Enable client cert authentication.
+    #[arg(long)]
+    client_cert_auth: bool,
+    /// Path to the peer server TLS cert file.
+    #[arg(long)]
+    peer_cert_file: Option<PathBuf>,
+    /// Path to the peer server TLS key file.
+    #[arg(long)]
+    peer_key_file: Option<PathBuf>,
+    /// Path to the peer server TLS trusted CA file.
+    #[arg(long)]
+    peer_trusted_ca_file: Option<PathBuf>,
+    /// Enable peer client cert authentication.
+    #[arg(long)]
+    peer_client_cert_auth: bool,
     /// Log level: debug, info, warn, error.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -124,6 +148,18 @@ impl ServeArgs {
             max_request_bytes: self.max_request_bytes,
             max_txn_ops: self.max_txn_ops,
             snapshot_count: self.snapshot_count,
+            client_tls: TlsFlags {
+                cert_file: self.cert_file.clone(),
+                key_file: self.key_file.clone(),
+                trusted_ca_file: self.trusted_ca_file.clone(),
+                client_cert_auth: self.client_cert_auth,
+            },
+            peer_tls: TlsFlags {
+                cert_file: self.peer_cert_file.clone(),
+                key_file: self.peer_key_file.clone(),
+                trusted_ca_file: self.peer_trusted_ca_file.clone(),
+                client_cert_auth: self.peer_client_cert_auth,
+            },
         }
     }
 }

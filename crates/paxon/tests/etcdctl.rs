@@ -320,7 +320,10 @@ fn bad_flags_exit_with_status_2_and_say_why() {
     assert_eq!(out.status.code(), Some(2));
     let out = run(&["--listen-client-urls", "https://127.0.0.1:2379"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("TLS is not supported"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "paxon serve: https://127.0.0.1:2379: TLS needs --cert-file and --key-file\n"
+    );
 }
 
 /// etcd's NOSPACE alarm: a put over `--quota-backend-bytes` fails and

@@ -992,18 +992,6 @@ async fn methods_not_built_yet_answer_unimplemented_naming_the_method() {
         );
     };
     expect(
-        "Auth.AuthEnable",
-        status(client.auth_enable().await, "auth enable"),
-    );
-    expect(
-        "Auth.UserList",
-        status(client.user_list().await, "user list"),
-    );
-    expect(
-        "Auth.RoleList",
-        status(client.role_list().await, "role list"),
-    );
-    expect(
         "Maintenance.MoveLeader",
         status(client.move_leader(1).await, "move leader"),
     );

@@ -4,10 +4,10 @@
 #![allow(dead_code)]
 
 use paxon_kv::{
-    AlarmAction, AlarmMember, AlarmType, Command, CompactionRequest, Compare, CompareResult,
-    CompareTarget, DeleteRangeRequest, KeyValue, KvError, LeaseId, PutRequest, RangeRequest,
-    RangeResponse, RequestOp, Response, Revision, SortOrder, SortTarget, Store, TxnRequest,
-    TxnResponse,
+    AlarmAction, AlarmMember, AlarmType, AuthCommand, Command, CompactionRequest, Compare,
+    CompareResult, CompareTarget, DeleteRangeRequest, KeyValue, KvError, LeaseId, Permission,
+    PermissionKind, PutRequest, RangeRequest, RangeResponse, RequestOp, Response, Revision,
+    SortOrder, SortTarget, Store, TxnRequest, TxnResponse,
 };
 use proptest::prelude::*;
 
@@ -253,6 +253,39 @@ pub fn command() -> impl Strategy<Value = Command> {
         1 => (1i64..4).prop_map(|id| Command::LeaseKeepAlive { id: LeaseId(id) }),
         1 => (0i64..200_000).prop_map(|now_ms| Command::LeaseTick { now_ms }),
         1 => (0i64..200_000).prop_map(|now_ms| Command::LeasePromote { now_ms }),
+        3 => auth_strategy().prop_map(Command::Auth),
+    ]
+}
+
+/// Changes to a few users and roles, `root` among them, so that enabling
+/// auth sometimes succeeds and removals sometimes hit granted roles.
+pub fn auth_strategy() -> impl Strategy<Value = AuthCommand> {
+    let user = prop::sample::select(vec!["root", "alice", "bob"]).prop_map(String::from);
+    let role = prop::sample::select(vec!["root", "r1", "r2"]).prop_map(String::from);
+    let key =
+        prop::sample::select(vec!["", "a", "b", "\0"]).prop_map(|k: &str| k.as_bytes().to_vec());
+    let kind = prop::sample::select(vec![
+        PermissionKind::Read,
+        PermissionKind::Write,
+        PermissionKind::ReadWrite,
+    ]);
+    prop_oneof![
+        1 => Just(AuthCommand::Enable),
+        1 => Just(AuthCommand::Disable),
+        1 => (user.clone(), "[a-z]{1,3}").prop_map(|(user, token)| AuthCommand::Authenticate { user, token }),
+        2 => (user.clone(), prop::collection::vec(any::<u8>(), 0..4))
+            .prop_map(|(user, password_hash)| AuthCommand::UserAdd { user, password_hash }),
+        1 => user.clone().prop_map(|user| AuthCommand::UserDelete { user }),
+        1 => (user.clone(), prop::collection::vec(any::<u8>(), 0..4))
+            .prop_map(|(user, password_hash)| AuthCommand::UserChangePassword { user, password_hash }),
+        2 => (user.clone(), role.clone()).prop_map(|(user, role)| AuthCommand::UserGrantRole { user, role }),
+        1 => (user, role.clone()).prop_map(|(user, role)| AuthCommand::UserRevokeRole { user, role }),
+        2 => role.clone().prop_map(|role| AuthCommand::RoleAdd { role }),
+        1 => role.clone().prop_map(|role| AuthCommand::RoleDelete { role }),
+        2 => (role.clone(), kind, key.clone(), key.clone()).prop_map(|(role, kind, key, range_end)| {
+            AuthCommand::RoleGrantPermission { role, permission: Permission { key, range_end, kind } }
+        }),
+        1 => (role, key.clone(), key).prop_map(|(role, key, range_end)| AuthCommand::RoleRevokePermission { role, key, range_end }),
     ]
 }
 

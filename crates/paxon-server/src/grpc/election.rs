@@ -13,9 +13,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Code, Request, Response, Status};
 
+use super::auth::{key_accesses, queue_accesses};
 use super::lock::{first_created, first_kv, join_queue, queue_key, Attempt};
 use super::{convert, Handle};
 use crate::watch::{WatchMsg, WatchSpec};
+use paxon_kv::PermissionKind::{Read, Write};
 
 /// Leader changes queued for an observer before the task waits.
 const OBSERVE_OUT_MAX: usize = 16;
@@ -217,7 +219,9 @@ impl epb::election_server::Election for Handle {
         &self,
         request: Request<epb::CampaignRequest>,
     ) -> Result<Response<epb::CampaignResponse>, Status> {
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
+        self.check_access(&metadata, &queue_accesses(&request.name, &[Read, Write]))
+            .await?;
         let (leader, header, term) = self
             .campaign_for(&request.name, request.lease, request.value)
             .await?;
@@ -231,8 +235,10 @@ impl epb::election_server::Election for Handle {
         &self,
         request: Request<epb::ProclaimRequest>,
     ) -> Result<Response<epb::ProclaimResponse>, Status> {
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
         let leader = request.leader.ok_or_else(missing_leader)?;
+        self.check_access(&metadata, &key_accesses(&leader.key, &[Read, Write]))
+            .await?;
         let (header, term) = self.proclaim_value(&leader, request.value).await?;
         Ok(Response::new(epb::ProclaimResponse {
             header: Some(self.header(header.revision.0, term)),
@@ -243,7 +249,10 @@ impl epb::election_server::Election for Handle {
         &self,
         request: Request<epb::LeaderRequest>,
     ) -> Result<Response<epb::LeaderResponse>, Status> {
-        let (leader, header, term) = self.current_leader(&request.into_inner().name).await?;
+        let (metadata, _, request) = request.into_parts();
+        self.check_access(&metadata, &queue_accesses(&request.name, &[Read]))
+            .await?;
+        let (leader, header, term) = self.current_leader(&request.name).await?;
         let leader = leader.ok_or_else(no_leader)?;
         Ok(Response::new(epb::LeaderResponse {
             header: Some(self.header(header.revision.0, term)),
@@ -255,7 +264,10 @@ impl epb::election_server::Election for Handle {
         &self,
         request: Request<epb::LeaderRequest>,
     ) -> Result<Response<Self::ObserveStream>, Status> {
-        let name = request.into_inner().name;
+        let (metadata, _, request) = request.into_parts();
+        self.check_access(&metadata, &queue_accesses(&request.name, &[Read]))
+            .await?;
+        let name = request.name;
         let (out, out_rx) = mpsc::channel(OBSERVE_OUT_MAX);
         let handle = self.clone();
         tokio::spawn(async move {
@@ -270,7 +282,10 @@ impl epb::election_server::Election for Handle {
         &self,
         request: Request<epb::ResignRequest>,
     ) -> Result<Response<epb::ResignResponse>, Status> {
-        let leader = request.into_inner().leader.ok_or_else(missing_leader)?;
+        let (metadata, _, request) = request.into_parts();
+        let leader = request.leader.ok_or_else(missing_leader)?;
+        self.check_access(&metadata, &key_accesses(&leader.key, &[Read, Write]))
+            .await?;
         let delete = kv::DeleteRangeRequest {
             key: leader.key.clone(),
             ..Default::default()

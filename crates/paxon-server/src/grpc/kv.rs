@@ -5,9 +5,11 @@ use paxon_proto::etcdserverpb as pb;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
+use super::auth::txn_accesses;
 use super::{convert, Handle};
 use crate::error::ServeError;
 use crate::member::ClientOp;
+use paxon_kv::PermissionKind::{Read, Write};
 
 impl Handle {
     /// Refuses requests over `--max-request-bytes` (etcd's check).
@@ -83,7 +85,9 @@ impl pb::kv_server::Kv for Handle {
         &self,
         request: Request<pb::RangeRequest>,
     ) -> Result<Response<pb::RangeResponse>, Status> {
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
+        let read = (request.key.clone(), request.range_end.clone(), Read);
+        self.check_access(&metadata, &[read]).await?;
         self.check_size(&request)?;
         let linearizable = !request.serializable;
         let request = convert::range_request(request);
@@ -103,7 +107,12 @@ impl pb::kv_server::Kv for Handle {
         &self,
         request: Request<pb::PutRequest>,
     ) -> Result<Response<pb::PutResponse>, Status> {
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
+        let mut accesses = vec![(request.key.clone(), Vec::new(), Write)];
+        if request.prev_kv {
+            accesses.push((request.key.clone(), Vec::new(), Read));
+        }
+        self.check_access(&metadata, &accesses).await?;
         self.check_size(&request)?;
         let (response, term) = self
             .write(kv::Command::Put(convert::put_request(request)))
@@ -119,7 +128,13 @@ impl pb::kv_server::Kv for Handle {
         &self,
         request: Request<pb::DeleteRangeRequest>,
     ) -> Result<Response<pb::DeleteRangeResponse>, Status> {
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
+        let span = (request.key.clone(), request.range_end.clone());
+        let mut accesses = vec![(span.0.clone(), span.1.clone(), Write)];
+        if request.prev_kv {
+            accesses.push((span.0, span.1, Read));
+        }
+        self.check_access(&metadata, &accesses).await?;
         self.check_size(&request)?;
         let command = kv::Command::DeleteRange(convert::delete_request(request));
         let (response, term) = self.write(command).await?;
@@ -136,9 +151,12 @@ impl pb::kv_server::Kv for Handle {
         &self,
         request: Request<pb::TxnRequest>,
     ) -> Result<Response<pb::TxnResponse>, Status> {
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
         self.check_size(&request)?;
         let txn = convert::txn_request(request).map_err(Status::invalid_argument)?;
+        let mut accesses = Vec::new();
+        txn_accesses(&txn, &mut accesses);
+        self.check_access(&metadata, &accesses).await?;
         let (response, term) = self.write(kv::Command::Txn(txn)).await?;
         let kv::Response::Txn(txn) = response else {
             return Err(Status::internal("paxon: a txn answered with another kind"));
@@ -151,6 +169,8 @@ impl pb::kv_server::Kv for Handle {
         &self,
         request: Request<pb::CompactionRequest>,
     ) -> Result<Response<pb::CompactionResponse>, Status> {
+        // As in etcd: any authenticated user may compact.
+        self.caller(request.metadata()).await?;
         let request = request.into_inner();
         let command = kv::Command::Compact(kv::CompactionRequest {
             revision: kv::Revision(request.revision),

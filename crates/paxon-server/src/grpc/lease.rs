@@ -13,6 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::auth::Access;
 use super::Handle;
 use crate::error::ServeError;
 use crate::lease::{wall_clock_ms, LeaseInfo, LeaseQuery};
@@ -140,7 +141,20 @@ impl pb::lease_server::Lease for Handle {
         &self,
         request: Request<pb::LeaseRevokeRequest>,
     ) -> Result<Response<pb::LeaseRevokeResponse>, Status> {
-        let id = kv::LeaseId(request.into_inner().id);
+        let (metadata, _, request) = request.into_parts();
+        let id = kv::LeaseId(request.id);
+        if self.caller(&metadata).await?.is_some() {
+            // etcd: revoking deletes the lease's keys, so it needs write
+            // permission on every one of them.
+            let (info, _, _) = self.time_to_live(id).await?;
+            let accesses: Vec<Access> = info
+                .map(|info| info.keys)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|key| (key, Vec::new(), kv::PermissionKind::Write))
+                .collect();
+            self.check_access(&metadata, &accesses).await?;
+        }
         let (response, term) = self.write(kv::Command::LeaseRevoke { id }).await?;
         Ok(Response::new(pb::LeaseRevokeResponse {
             header: Some(self.header(response.header().revision.0, term)),

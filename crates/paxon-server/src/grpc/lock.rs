@@ -9,7 +9,9 @@ use paxon_kv as kv;
 use paxon_proto::v3lockpb as lpb;
 use tonic::{Request, Response, Status};
 
+use super::auth::{key_accesses, queue_accesses};
 use super::Handle;
+use paxon_kv::PermissionKind::{Read, Write};
 
 /// The key of a caller's place in the queue of `prefix`.
 pub(super) fn queue_key(prefix: &[u8], lease: i64) -> Vec<u8> {
@@ -134,7 +136,9 @@ impl lpb::lock_server::Lock for Handle {
         &self,
         request: Request<lpb::LockRequest>,
     ) -> Result<Response<lpb::LockResponse>, Status> {
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
+        self.check_access(&metadata, &queue_accesses(&request.name, &[Read, Write]))
+            .await?;
         let (key, header, term) = self.acquire(&request.name, request.lease).await?;
         Ok(Response::new(lpb::LockResponse {
             header: Some(self.header(header.revision.0, term)),
@@ -146,8 +150,11 @@ impl lpb::lock_server::Lock for Handle {
         &self,
         request: Request<lpb::UnlockRequest>,
     ) -> Result<Response<lpb::UnlockResponse>, Status> {
+        let (metadata, _, request) = request.into_parts();
+        self.check_access(&metadata, &key_accesses(&request.key, &[Write]))
+            .await?;
         let delete = kv::DeleteRangeRequest {
-            key: request.into_inner().key,
+            key: request.key,
             ..Default::default()
         };
         let (response, term) = self.write(kv::Command::DeleteRange(delete)).await?;

@@ -1,6 +1,7 @@
 //! The etcd v3 gRPC services, each a thin layer that converts protobuf to
 //! the state machine's types and hands the request to the member's driver.
 
+mod auth;
 mod cluster;
 mod convert;
 mod election;
@@ -20,6 +21,7 @@ use tonic::Status;
 
 use crate::error::ServeError;
 use crate::member::{ClientOp, Input, StatusInfo, REQUEST_TIMEOUT};
+use crate::state::AuthView;
 
 /// One member as `MemberList` shows it.
 #[derive(Clone, Debug)]
@@ -62,19 +64,23 @@ pub struct Handle {
     pub(crate) inbox: mpsc::Sender<Input>,
     cluster: Arc<ClusterInfo>,
     limits: paxon_kv::Limits,
+    auth: AuthView,
 }
 
 impl Handle {
-    /// A handle sending requests to the driver's `inbox`.
+    /// A handle sending requests to the driver's `inbox`; `auth` is the
+    /// applied auth state the driver publishes.
     pub fn new(
         inbox: mpsc::Sender<Input>,
         cluster: Arc<ClusterInfo>,
         limits: paxon_kv::Limits,
+        auth: AuthView,
     ) -> Handle {
         Handle {
             inbox,
             cluster,
             limits,
+            auth,
         }
     }
 
@@ -129,8 +135,6 @@ impl Handle {
     }
 }
 
-pub use unimplemented::NotYet;
-
 /// Every service, as routes (served beside the HTTP endpoints).
 pub fn routes(handle: Handle) -> tonic::service::Routes {
     use paxon_proto::{v3electionpb as epb, v3lockpb as lpb};
@@ -144,7 +148,7 @@ pub fn routes(handle: Handle) -> tonic::service::Routes {
     ))
     .add_service(pb::watch_server::WatchServer::new(handle.clone()))
     .add_service(pb::lease_server::LeaseServer::new(handle.clone()))
-    .add_service(pb::auth_server::AuthServer::new(NotYet))
+    .add_service(pb::auth_server::AuthServer::new(handle.clone()))
     .add_service(lpb::lock_server::LockServer::new(handle.clone()))
     .add_service(epb::election_server::ElectionServer::new(handle))
 }

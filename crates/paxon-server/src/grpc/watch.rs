@@ -20,8 +20,11 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{convert, Handle};
+use crate::error::ServeError;
 use crate::member::ClientOp;
 use crate::watch::{StreamId, WatchMsg, WatchOp, WatchSpec};
+use paxon_kv::PermissionKind::Read;
+use tonic::metadata::MetadataMap;
 
 /// Hub messages a stream may hold before its watchers start lagging.
 pub const WATCH_STREAM_MESSAGES_MAX: usize = 64;
@@ -37,6 +40,13 @@ struct Options {
 
 type Out = mpsc::Sender<Result<pb::WatchResponse, Status>>;
 
+/// The client end of a stream: its metadata (its auth token) and where
+/// its responses go.
+struct Client {
+    metadata: MetadataMap,
+    out: Out,
+}
+
 #[tonic::async_trait]
 impl pb::watch_server::Watch for Handle {
     type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchResponse, Status>> + Send>>;
@@ -45,13 +55,24 @@ impl pb::watch_server::Watch for Handle {
         &self,
         request: Request<Streaming<pb::WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let inbound = request.into_inner();
+        let (metadata, _, inbound) = request.into_parts();
+        if self
+            .caller(&metadata)
+            .await
+            .is_err_and(|e| e.code() == tonic::Code::Unauthenticated)
+        {
+            return Err(ServeError::Kv(paxon_kv::KvError::InvalidAuthToken).into());
+        }
         let (hub_tx, hub_rx) = mpsc::channel(WATCH_STREAM_MESSAGES_MAX);
         let stream = self.open_watch_stream(hub_tx).await?;
         let (out_tx, out_rx) = mpsc::channel(OUT_MESSAGES_MAX);
         let handle = self.clone();
         tokio::spawn(async move {
-            handle.run_stream(stream, inbound, hub_rx, out_tx).await;
+            let client = Client {
+                metadata,
+                out: out_tx,
+            };
+            handle.run_stream(stream, inbound, hub_rx, client).await;
             handle.close_watch_stream(stream);
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))
@@ -100,17 +121,18 @@ impl Handle {
         stream: StreamId,
         mut inbound: Streaming<pb::WatchRequest>,
         mut hub: mpsc::Receiver<WatchMsg>,
-        out: Out,
+        client: Client,
     ) {
         let mut watchers: BTreeMap<i64, Options> = BTreeMap::new();
+        let out = &client.out;
         loop {
             let sent = tokio::select! {
                 request = inbound.message() => match request {
-                    Ok(Some(request)) => self.handle_request(stream, request, &mut watchers, &out).await,
+                    Ok(Some(request)) => self.handle_request(stream, request, &mut watchers, &client).await,
                     Ok(None) | Err(_) => return,
                 },
                 msg = hub.recv() => match msg {
-                    Some(msg) => self.forward(msg, &mut watchers, &out).await,
+                    Some(msg) => self.forward(msg, &mut watchers, out).await,
                     None => return,
                 },
                 _ = out.closed() => return,
@@ -127,11 +149,26 @@ impl Handle {
         stream: StreamId,
         request: pb::WatchRequest,
         watchers: &mut BTreeMap<i64, Options>,
-        out: &Out,
+        client: &Client,
     ) -> bool {
         use pb::watch_request::RequestUnion;
+        let out = &client.out;
         let response = match request.request_union {
             Some(RequestUnion::CreateRequest(create)) => {
+                let read = (create.key.clone(), create.range_end.clone(), Read);
+                if let Err(status) = self.check_access(&client.metadata, &[read]).await {
+                    // etcd: a watch the user may not read is created
+                    // canceled, with the reason.
+                    let refused = pb::WatchResponse {
+                        header: Some(self.header(0, 0)),
+                        watch_id: -1,
+                        created: true,
+                        canceled: true,
+                        cancel_reason: status.message().to_string(),
+                        ..Default::default()
+                    };
+                    return out.send(Ok(refused)).await.is_ok();
+                }
                 let options = Options {
                     prev_kv: create.prev_kv,
                     fragment: create.fragment,

@@ -207,7 +207,10 @@ fn run_plan(args: &BenchArgs) -> Result<(), String> {
     });
     drop(runtime);
     if args.keep_data {
-        eprintln!("paxon bench: data and member logs kept under {}", data.display());
+        eprintln!(
+            "paxon bench: data and member logs kept under {}",
+            data.display()
+        );
     } else {
         let _ = std::fs::remove_dir_all(&data);
     }

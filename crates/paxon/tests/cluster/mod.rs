@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,8 @@ pub struct Member {
     /// `--listen-metrics-urls` (metrics and health only).
     pub metrics_port: u16,
     pub child: Option<Child>,
+    /// This member's own extra `paxon serve` flags (its TLS files).
+    pub args: Vec<String>,
 }
 
 /// A cluster of real processes in a temporary directory.
@@ -24,6 +28,24 @@ pub struct Cluster {
     pub members: Vec<Member>,
     initial_cluster: String,
     extra_args: Vec<String>,
+    tls: TlsOptions,
+    /// etcdctl's TLS flags (`--cacert`, `--cert`, `--key`).
+    pub etcdctl_args: Vec<String>,
+}
+
+/// TLS on a test cluster's client and peer URLs, with certificates made
+/// by one CA at run time (`certs`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TlsOptions {
+    /// `https` client URLs (`--cert-file`, `--key-file`).
+    pub client: bool,
+    /// `--client-cert-auth` with `--trusted-ca-file`.
+    pub client_cert_auth: bool,
+    /// `https` peer URLs (`--peer-cert-file`, `--peer-key-file`,
+    /// `--peer-trusted-ca-file`).
+    pub peer: bool,
+    /// `--peer-client-cert-auth`.
+    pub peer_client_cert_auth: bool,
 }
 
 /// Ports handed out in this test process: clusters of tests running in
@@ -50,6 +72,22 @@ impl Cluster {
 
     /// Starts `n` members with extra `paxon serve` flags.
     pub fn start_with(n: usize, test: &str, extra_args: &[&str]) -> Cluster {
+        Cluster::start_tls(n, test, extra_args, TlsOptions::default())
+    }
+
+    /// Starts `n` members with TLS as `tls` says; etcdctl gets a
+    /// certificate from the same CA (`etcdctl_args`).
+    pub fn start_tls(n: usize, test: &str, extra_args: &[&str], tls: TlsOptions) -> Cluster {
+        let mut cluster = Cluster::create(n, test, extra_args, tls);
+        for i in 0..n {
+            cluster.start_member(i);
+        }
+        cluster.wait_ready();
+        cluster
+    }
+
+    /// Lays out `n` members (ports, certificates) without starting them.
+    pub fn create(n: usize, test: &str, extra_args: &[&str], tls: TlsOptions) -> Cluster {
         let dir = std::env::temp_dir().join(format!("paxon-e2e-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -60,11 +98,13 @@ impl Cluster {
                 peer_port: free_port(),
                 metrics_port: free_port(),
                 child: None,
+                args: Vec::new(),
             })
             .collect();
+        let peer_scheme = if tls.peer { "https" } else { "http" };
         let initial_cluster = members
             .iter()
-            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .map(|m| format!("{}={peer_scheme}://127.0.0.1:{}", m.name, m.peer_port))
             .collect::<Vec<_>>()
             .join(",");
         let mut cluster = Cluster {
@@ -72,12 +112,66 @@ impl Cluster {
             members,
             initial_cluster,
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+            tls,
+            etcdctl_args: Vec::new(),
         };
-        for i in 0..n {
-            cluster.start_member(i);
+        if tls.client || tls.peer {
+            cluster.make_certificates();
         }
-        cluster.wait_ready();
         cluster
+    }
+
+    /// One CA; a certificate per member (for both sides) and, with
+    /// client TLS, one for etcdctl.
+    fn make_certificates(&mut self) {
+        let ca = certs::Ca::new(&self.dir.join("certs"), "ca");
+        let path = |p: &Path| p.display().to_string();
+        for member in &mut self.members {
+            let files = certs::Ca::sign(&ca, &member.name);
+            if self.tls.client {
+                member.args.extend([
+                    format!("--cert-file={}", path(&files.cert_file)),
+                    format!("--key-file={}", path(&files.key_file)),
+                ]);
+                if self.tls.client_cert_auth {
+                    member.args.push("--client-cert-auth".into());
+                    member
+                        .args
+                        .push(format!("--trusted-ca-file={}", path(&ca.cert_file)));
+                }
+            }
+            if self.tls.peer {
+                member.args.extend(peer_tls_args(&files, &ca.cert_file));
+                if self.tls.peer_client_cert_auth {
+                    member.args.push("--peer-client-cert-auth".into());
+                }
+            }
+        }
+        if !self.tls.client {
+            return;
+        }
+        let client = ca.sign("etcdctl");
+        self.etcdctl_args = vec![
+            format!("--cacert={}", path(&ca.cert_file)),
+            format!("--cert={}", path(&client.cert_file)),
+            format!("--key={}", path(&client.key_file)),
+        ];
+    }
+
+    fn client_scheme(&self) -> &'static str {
+        if self.tls.client {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    fn peer_scheme(&self) -> &'static str {
+        if self.tls.peer {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     pub fn start_member(&mut self, i: usize) {
@@ -104,19 +198,19 @@ impl Cluster {
             .arg(self.dir.join(&m.name))
             .args([
                 "--listen-client-urls",
-                &format!("http://127.0.0.1:{}", m.client_port),
+                &format!("{}://127.0.0.1:{}", self.client_scheme(), m.client_port),
             ])
             .args([
                 "--advertise-client-urls",
-                &format!("http://127.0.0.1:{}", m.client_port),
+                &format!("{}://127.0.0.1:{}", self.client_scheme(), m.client_port),
             ])
             .args([
                 "--listen-peer-urls",
-                &format!("http://127.0.0.1:{}", m.peer_port),
+                &format!("{}://127.0.0.1:{}", self.peer_scheme(), m.peer_port),
             ])
             .args([
                 "--initial-advertise-peer-urls",
-                &format!("http://127.0.0.1:{}", m.peer_port),
+                &format!("{}://127.0.0.1:{}", self.peer_scheme(), m.peer_port),
             ])
             .args([
                 "--listen-metrics-urls",
@@ -125,6 +219,7 @@ impl Cluster {
             .args(["--initial-cluster", &self.initial_cluster])
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
             .args(&self.extra_args)
+            .args(&m.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -142,29 +237,40 @@ impl Cluster {
     }
 
     pub fn endpoints(&self) -> String {
-        self.members
-            .iter()
-            .map(|m| format!("127.0.0.1:{}", m.client_port))
+        (0..self.members.len())
+            .map(|i| self.endpoint(i))
             .collect::<Vec<_>>()
             .join(",")
     }
 
+    /// `127.0.0.1:port`, or `https://127.0.0.1:port` with client TLS.
     pub fn endpoint(&self, i: usize) -> String {
-        format!("127.0.0.1:{}", self.members[i].client_port)
+        let port = self.members[i].client_port;
+        match self.tls.client {
+            true => format!("https://127.0.0.1:{port}"),
+            false => format!("127.0.0.1:{port}"),
+        }
     }
 
     /// Runs etcdctl against every endpoint.
     pub fn etcdctl(&self, args: &[&str]) -> Output {
-        etcdctl(&self.endpoints(), args, None)
+        self.etcdctl_at(&self.endpoints(), args)
+    }
+
+    /// Runs etcdctl against `endpoints`, with the cluster's TLS flags.
+    pub fn etcdctl_at(&self, endpoints: &str, args: &[&str]) -> Output {
+        let mut all: Vec<&str> = self.etcdctl_args.iter().map(String::as_str).collect();
+        all.extend_from_slice(args);
+        etcdctl(endpoints, &all, None)
     }
 
     /// Waits until a linearizable write and read succeed (bounded).
     pub fn wait_ready(&self) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
-            let out = etcdctl(&self.endpoints(), &["put", "__ready", "1"], None);
+            let out = self.etcdctl(&["put", "__ready", "1"]);
             if out.status.success() {
-                let out = etcdctl(&self.endpoints(), &["del", "__ready"], None);
+                let out = self.etcdctl(&["del", "__ready"]);
                 if out.status.success() {
                     return;
                 }
@@ -181,7 +287,7 @@ impl Cluster {
     pub fn leader(&self) -> Option<usize> {
         (0..self.members.len()).find(|i| {
             self.members[*i].child.is_some() && {
-                let out = etcdctl(&self.endpoint(*i), &["endpoint", "status"], None);
+                let out = self.etcdctl_at(&self.endpoint(*i), &["endpoint", "status"]);
                 stdout(&out).contains(", true, false,")
             }
         })
@@ -190,6 +296,15 @@ impl Cluster {
     pub fn data_dir(&self, i: usize) -> PathBuf {
         self.dir.join(&self.members[i].name)
     }
+}
+
+/// `--peer-cert-file`, `--peer-key-file` and `--peer-trusted-ca-file`.
+pub fn peer_tls_args(files: &certs::CertFiles, ca_file: &Path) -> Vec<String> {
+    vec![
+        format!("--peer-cert-file={}", files.cert_file.display()),
+        format!("--peer-key-file={}", files.key_file.display()),
+        format!("--peer-trusted-ca-file={}", ca_file.display()),
+    ]
 }
 
 impl Drop for Cluster {
