@@ -539,6 +539,10 @@ impl Member {
                     self.transport.send(to, &frame);
                 }
             }
+            Action::Removed { at } => {
+                tracing::warn!(%at, "removed from the cluster; stopping");
+                std::process::exit(0);
+            }
             Action::LeaderChanged { leader, ballot } => {
                 tracing::info!(?leader, %ballot, "leader changed");
                 self.fail_forwards_not_to(leader);
@@ -671,7 +675,10 @@ impl Member {
             tracing::warn!(%slot, "a peer sent a snapshot that does not decode");
             return;
         };
-        if !self.replica.install_snapshot(slot) {
+        // Peers share one configuration until membership changes reach the
+        // server (issue 10): the peer's history is ours.
+        let memberships = self.replica.memberships().clone();
+        if !self.replica.install_snapshot(slot, &memberships) {
             return;
         }
         self.machine = machine;
