@@ -29,7 +29,11 @@
 //!
 //! "Every member" means every voter of every configuration governing the
 //! window of slots a leader may propose in (`reconfigure.rs`): the
-//! configuration in force, not the one the cluster was born with.
+//! configuration in force, not the one the cluster was born with. A
+//! learner starts on an empty disk too: it recovers the same way, by
+//! promising in a phase 1 every voter promised, and is promoted only once
+//! recovered (a leader that runs phase 1 for a recovering member waits for
+//! the learners' promises as well as the voters').
 //!
 //! The leader of such a ballot tells every member (`Message::Recovered`);
 //! each keeps the news, to vouch later for a recovering member that missed
@@ -182,14 +186,14 @@ impl Replica {
             .all(|n| n == me || leadership.heard_ticks.get(&n) >= Some(&horizon))
     }
 
-    /// A heartbeat ack from `from`, recovering on disk number `disk`.
+    /// A heartbeat ack from `from`, recovering on disk number `disk` (a
+    /// learner too: it recovers before it may be promoted, §3.3.6).
     pub(crate) fn heard_recovering(&mut self, from: NodeId, ballot: Ballot, disk: u64) {
         let Role::Leader(leadership) = &self.role else {
             return;
         };
         let everyone = self.hears_everyone(leadership);
-        let voter = self.window_voters().contains(&from);
-        if leadership.ballot != ballot || !voter || self.vouch_for(from, disk) {
+        if leadership.ballot != ballot || self.vouch_for(from, disk) {
             return;
         }
         if self.now_ticks >= self.full_phase1_not_before && everyone {

@@ -182,7 +182,9 @@ impl Replica {
         };
         let (promisers, recovering) = self.promisers(candidacy);
         let everyone = self.window_voters().is_subset(&promisers);
-        let waits = candidacy.wants_everyone && !everyone;
+        let peers = self.window_peers();
+        let all_promised = peers.iter().all(|n| promisers.contains(n));
+        let waits = candidacy.wants_everyone && !all_promised;
         if candidacy.self_promised
             && !waits
             && self.phase1_complete(candidacy.ballot, &promisers, &recovering)

@@ -33,6 +33,9 @@ pub(crate) struct Leadership {
     pub(crate) recovered: BTreeMap<Slot, Value>,
     /// Commit points learners reported (`Message::Progress`).
     pub(crate) progress: BTreeMap<NodeId, Slot>,
+    /// Whether each peer's last heartbeat ack said it is whole (not
+    /// recovering from an empty disk, `amnesia.rs`).
+    pub(crate) whole: BTreeMap<NodeId, bool>,
     /// Propose `Noop`s up to (excluding) this slot when nothing else waits,
     /// so a configuration change takes effect (§3.3.6).
     pub(crate) pad_until: Slot,
@@ -74,6 +77,7 @@ impl Leadership {
             promisers: BTreeSet::new(),
             recovered: BTreeMap::new(),
             progress: BTreeMap::new(),
+            whole: BTreeMap::new(),
             pad_until: replica.memberships.latest().0,
             last_heartbeat_ticks: now,
             commit_told: replica.commit,

@@ -18,16 +18,26 @@
 //! - A replica that the configuration governing its next slot leaves out
 //!   (and the newest known too: a replica just added is not in force yet)
 //!   has voted in every slot that needed it and learned them all: it
-//!   steps down and stops (`Action::Removed`).
+//!   steps down and *retires*. It may be the only one that knows the last
+//!   slots of its configuration are chosen (a leader that removed itself),
+//!   so for a while it still teaches every peer that shows it lags (a
+//!   `Prepare`, `CatchUp`, `Heartbeat` or `Accept` with an older commit
+//!   point) the decrees it lacks; after [`RETIRE_QUIET_TIMEOUTS`] election
+//!   timeouts without such a peer it stops for good (`Action::Removed`).
 
 use std::collections::BTreeSet;
 
 use crate::action::Action;
 use crate::election::Role;
 use crate::membership::{Membership, Memberships};
+use crate::message::Message;
 use crate::planted::PlantedBug;
 use crate::replica::Replica;
 use crate::types::{Ballot, NodeId, Slot, Value};
+
+/// Election timeouts a retiring replica waits, with no peer lagging behind
+/// it, before it stops.
+pub(crate) const RETIRE_QUIET_TIMEOUTS: u64 = 4;
 
 /// Why a configuration change was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -41,11 +51,13 @@ pub enum ReconfigureError {
     /// An earlier change has not taken effect yet.
     #[error("a configuration change is already in progress")]
     Pending,
-    /// A learner to promote is too far behind the leader.
+    /// A learner to promote is too far behind the leader, or still
+    /// recovers from its empty disk (`amnesia.rs`).
     #[error("learner {0} has not caught up with the leader")]
     LearnerNotReady(NodeId),
-    /// Too few voters of the new configuration were heard lately to form
-    /// its quorum: the change would stop the cluster.
+    /// Too few voters of the new configuration were heard lately, whole
+    /// (not recovering from an empty disk), to form its quorum: the change
+    /// would stop the cluster.
     #[error("not enough started members in the new configuration")]
     NotEnoughStarted,
 }
@@ -126,14 +138,15 @@ impl Replica {
     /// of a configuration now in its window runs phase 1 again.
     pub(crate) fn after_membership_change(&mut self) {
         let me = self.config.id;
-        if self.removed || !self.admitted {
+        if self.retiring.is_some() || !self.admitted {
             return;
         }
         let left = !self.membership().contains(me) && !self.memberships.latest().1.contains(me);
         if left {
-            self.set_role(Role::follower());
-            self.removed = true;
-            self.outbox.push_back(Action::Removed { at: self.commit });
+            if self.retiring.is_none() {
+                self.set_role(Role::follower());
+                self.retiring = Some(self.now_ticks);
+            }
             return;
         }
         let Role::Leader(leadership) = &self.role else {
@@ -144,6 +157,34 @@ impl Replica {
         } else if !self.window_quorum(|n| leadership.promisers.contains(&n)) {
             self.start_campaign();
         }
+    }
+
+    /// A retiring replica stops once no peer lagged for a while.
+    pub(crate) fn tick_retiring(&mut self) {
+        let last = self.retiring.expect("retiring");
+        let quiet = RETIRE_QUIET_TIMEOUTS * self.config.election_timeout_ticks;
+        if self.now_ticks >= last + quiet {
+            self.removed = true;
+            self.outbox.push_back(Action::Removed { at: self.commit });
+        }
+    }
+
+    /// Answers a peer whose message shows it has not learned every decree
+    /// this replica knows, with those decrees; returns whether it did. A
+    /// retiring replica teaches so (see the module doc), and so does every
+    /// replica a peer outside its configurations asks: one removed while
+    /// it lagged learns it was, and retires.
+    pub(crate) fn teach_laggard(&mut self, from: NodeId, msg: &Message) -> bool {
+        let their_next = match msg {
+            Message::Prepare { from_slot, .. } | Message::CatchUp { from_slot } => *from_slot,
+            Message::Heartbeat { commit, .. } | Message::Accept { commit, .. } => commit.next(),
+            _ => return false,
+        };
+        if their_next > self.commit {
+            return false;
+        }
+        self.handle_catch_up(from, their_next);
+        true
     }
 
     /// Proposes `membership` as the next configuration. Only the leader
@@ -165,7 +206,9 @@ impl Replica {
         for node in membership.voters() {
             if latest.learners().contains(node) {
                 let progress = leadership.progress.get(node).copied().unwrap_or_default();
-                if progress.0.saturating_add(lag) < self.commit.0 {
+                let behind = progress.0.saturating_add(lag) < self.commit.0;
+                let whole = leadership.whole.get(node) == Some(&true);
+                if behind || !whole {
                     return Err(ReconfigureError::LearnerNotReady(*node));
                 }
             }
@@ -174,7 +217,9 @@ impl Replica {
             .now_ticks
             .saturating_sub(self.config.election_timeout_ticks);
         let me = self.config.id;
-        let heard = |n: NodeId| n == me || leadership.heard_ticks.get(&n) >= Some(&horizon);
+        let whole = |n: NodeId| leadership.whole.get(&n) != Some(&false);
+        let heard =
+            |n: NodeId| n == me || (leadership.heard_ticks.get(&n) >= Some(&horizon) && whole(n));
         if !membership.has_quorum(false, heard) {
             return Err(ReconfigureError::NotEnoughStarted);
         }
@@ -195,6 +240,17 @@ impl Replica {
         let is_change = |v: &Value| matches!(v, Value::Reconfigure(_));
         leadership.inflight.values().any(|i| is_change(&i.value))
             || leadership.recovered.values().any(is_change)
+    }
+
+    /// A peer's heartbeat ack says whether it recovers from an empty disk.
+    pub(crate) fn note_amnesia(&mut self, from: NodeId, ballot: Ballot, disk: u64) {
+        let Role::Leader(leadership) = &mut self.role else {
+            return;
+        };
+        if leadership.ballot != ballot {
+            return;
+        }
+        leadership.whole.insert(from, disk == 0);
     }
 
     /// A learner reports how far it has learned.

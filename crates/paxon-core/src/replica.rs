@@ -86,7 +86,10 @@ pub struct Replica {
     /// Whether some configuration known included this replica (a replica
     /// joining a running cluster is not admitted until a decree adds it).
     pub(crate) admitted: bool,
-    /// Left out of the configuration: stopped (`reconfigure.rs`).
+    /// Left out of the configuration: the tick of the last contact from a
+    /// peer that lagged behind it (`reconfigure.rs`).
+    pub(crate) retiring: Option<u64>,
+    /// Left out of the configuration and retired: stopped.
     pub(crate) removed: bool,
     /// A configuration change waiting for a slot (leader only).
     pub(crate) queued_reconfig: Option<Membership>,
@@ -164,6 +167,7 @@ impl Replica {
             full_phase1_not_before: 0,
             memberships,
             admitted,
+            retiring: None,
             removed: false,
             queued_reconfig: None,
         };
@@ -252,11 +256,22 @@ impl Replica {
     /// correct peer is rejected with an error and changes nothing; the
     /// driver should drop that peer's connection. A message from a replica
     /// outside every configuration known here (one removed, or one added by
-    /// a decree not learned yet) is ignored, as is every message once this
-    /// replica is removed.
+    /// a decree not learned yet) is ignored but for teaching it the decrees
+    /// it lacks, as is every message once this replica is removed; while it
+    /// retires, it only teaches laggards.
     pub fn handle_message(&mut self, from: NodeId, msg: Message) -> Result<(), MessageError> {
         self.validate_message(from, &msg)?;
-        if self.removed || !self.knows(from) {
+        if self.removed {
+            return Ok(());
+        }
+        if self.retiring.is_some() {
+            if self.teach_laggard(from, &msg) {
+                self.retiring = Some(self.now_ticks);
+            }
+            return Ok(());
+        }
+        if !self.knows(from) {
+            self.teach_laggard(from, &msg);
             return Ok(());
         }
         self.dispatch(from, msg);
@@ -291,6 +306,7 @@ impl Replica {
                 amnesia,
             } => {
                 self.handle_heartbeat_ack(from, ballot, read_seq);
+                self.note_amnesia(from, ballot, amnesia);
                 if amnesia != 0 {
                     self.heard_recovering(from, ballot, amnesia);
                 }
@@ -311,6 +327,10 @@ impl Replica {
             return;
         }
         self.now_ticks += 1;
+        if self.retiring.is_some() {
+            self.tick_retiring();
+            return;
+        }
         if self.is_leader() {
             self.tick_leader();
         } else {

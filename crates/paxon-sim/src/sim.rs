@@ -106,6 +106,10 @@ pub struct Report {
     pub faults: u64,
     /// Slots chosen.
     pub slots: u64,
+    /// Configuration changes chosen (§3.3.6).
+    pub reconfigurations: u64,
+    /// Replicas that left the configuration and stopped.
+    pub removed: u64,
     /// Ticks from the heal to the last client's first completed request.
     pub liveness_ticks: u64,
     /// The last steps, in words (when the run failed or was verbose).
@@ -291,6 +295,12 @@ impl Sim {
             unknown: self.clients.iter().map(|c| c.unknown).sum(),
             faults: self.faults_injected,
             slots: self.chosen.len() as u64,
+            reconfigurations: self
+                .chosen
+                .values()
+                .filter(|v| matches!(v, Value::Reconfigure(_)))
+                .count() as u64,
+            removed: self.nodes.values().filter(|n| n.removed).count() as u64,
             liveness_ticks: self.healed_at.map_or(0, |h| (self.now - h) / tick),
             trace_tail: self.trace.tail(),
         }
