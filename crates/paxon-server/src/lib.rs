@@ -15,6 +15,7 @@ pub mod grpc;
 pub mod lease;
 pub mod member;
 pub mod peer;
+pub mod reconfig;
 mod serve;
 pub mod state;
 pub mod transport;

@@ -54,6 +54,13 @@ pub enum ClientOp {
         /// Where the answer goes.
         reply: oneshot::Sender<StatusInfo>,
     },
+    /// `MemberRemove` or `MemberPromote` (`reconfig.rs`).
+    Reconfigure {
+        /// The change.
+        change: crate::reconfig::MemberChange,
+        /// Where the answer goes.
+        reply: crate::reconfig::ChangeReply,
+    },
     /// etcd's `HashKV` of this member's store at `revision` (0: current),
     /// with the ballot round.
     HashKv {
@@ -91,6 +98,8 @@ pub struct StatusInfo {
     pub client_urls: BTreeMap<NodeId, String>,
     /// Raised alarms, as this member applied them.
     pub alarms: Vec<paxon_kv::AlarmMember>,
+    /// The configurations known, by the first slot each governs.
+    pub memberships: paxon_core::Memberships,
 }
 
 /// Where a write's answer goes: the response and the ballot round.
@@ -121,7 +130,7 @@ enum ReadWaiter {
 /// The driver.
 pub struct Member {
     me: NodeId,
-    replica: Replica,
+    pub(crate) replica: Replica,
     disk: Disk,
     machine: StateMachine,
     transport: Transport,
@@ -153,6 +162,8 @@ pub struct Member {
     watch: Hub,
     /// When this member, leading, last proposed its time (§3.3.3).
     lease_clock: LeaseClock,
+    /// Configuration changes proposed here, waiting to be applied.
+    pub(crate) reconfig: crate::reconfig::Waiting,
 }
 
 impl Member {
@@ -187,6 +198,7 @@ impl Member {
             incoming: Incoming::default(),
             watch: Hub::new(WATCH_PROGRESS_NOTIFY_INTERVAL),
             lease_clock: LeaseClock::new(),
+            reconfig: Default::default(),
         }
     }
 
@@ -378,6 +390,7 @@ impl Member {
             ClientOp::Status { reply } => {
                 let _ = reply.send(self.status());
             }
+            ClientOp::Reconfigure { change, reply } => self.reconfigure(change, reply),
             ClientOp::HashKv { revision, reply } => {
                 let _ = reply.send(self.termed(self.machine.hash_kv(revision)));
             }
@@ -404,6 +417,7 @@ impl Member {
             db_size: self.machine.size_bytes(),
             client_urls: self.client_urls.clone(),
             alarms: self.machine.alarms(),
+            memberships: self.replica.memberships().clone(),
         }
     }
 
@@ -540,11 +554,16 @@ impl Member {
                 }
             }
             Action::Removed { at } => {
+                // Every record the core asked for was made durable before
+                // this action (the ledger writes each Persist at once).
                 tracing::warn!(%at, "removed from the cluster; stopping");
                 std::process::exit(0);
             }
             Action::LeaderChanged { leader, ballot } => {
                 tracing::info!(?leader, %ballot, "leader changed");
+                if leader != Some(self.me) {
+                    self.reconfigure_abandoned();
+                }
                 self.fail_forwards_not_to(leader);
                 if leader == Some(self.me) {
                     let promote = self.lease_clock.promote();
@@ -591,6 +610,9 @@ impl Member {
             "slots are applied in order"
         );
         self.machine_applied = slot;
+        if let Value::Reconfigure(membership) = &value {
+            self.reconfigured(membership);
+        }
         if let Value::Batch(batch) = value {
             for decree in batch.commands() {
                 let Some((origin, id, command)) = decode_decree(decree) else {
