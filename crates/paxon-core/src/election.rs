@@ -84,7 +84,16 @@ impl Replica {
         if self.membership().is_voter(self.config.id) {
             self.start_campaign();
         } else {
-            // A learner, or a replica not yet admitted, never leads.
+            // A learner, or a replica not yet admitted, never leads. A
+            // learner asks everyone for the decrees it lacks (the last
+            // leader may have retired, and one of them may have made it a
+            // voter); one not admitted waits to be contacted.
+            if self.admitted {
+                let from_slot = self.commit.next();
+                for peer in self.window_peers() {
+                    self.send(peer, Message::CatchUp { from_slot });
+                }
+            }
             self.reset_election_timer();
         }
     }

@@ -108,7 +108,14 @@ impl Replica {
 
     /// A laggard asks for chosen decrees from `from_slot`: send what we
     /// know, or ask the driver to ship our snapshot when we folded them away.
+    /// An asker that knows more than we do (its `from_slot` is past our
+    /// commit point) is asked in turn.
     pub(crate) fn handle_catch_up(&mut self, from: NodeId, from_slot: Slot) {
+        if from_slot.prev() > self.commit {
+            self.leader_commit = self.leader_commit.max(from_slot.prev());
+            self.request_catch_up(from);
+            return;
+        }
         if from_slot <= self.log.snapshot() {
             let snapshot_slot = self.log.snapshot();
             self.outbox.push_back(Action::SnapshotNeeded {

@@ -143,7 +143,8 @@ pub struct Member {
     reads_after_apply: BTreeMap<Slot, Vec<(paxon_kv::RangeRequest, ReadReply)>>,
     /// Reads asked of the leader, by id.
     remote_reads: BTreeMap<u64, (Instant, NodeId, paxon_kv::RangeRequest, ReadReply)>,
-    /// The latest snapshot saved: its slot and state machine bytes.
+    /// The latest snapshot saved: its slot, and what a laggard is sent of
+    /// it (`reconfig::wrap_snapshot`: the configurations and the store).
     snapshot: (Slot, Bytes),
     client_urls: BTreeMap<NodeId, String>,
     /// Where the store's size is published for the quota check.
@@ -178,6 +179,8 @@ impl Member {
         snapshot_every_slots: u64,
     ) -> Member {
         let machine_applied = snapshot.0;
+        let shipped = crate::reconfig::wrap_snapshot(replica.memberships(), &snapshot.1);
+        let snapshot = (snapshot.0, shipped);
         Member {
             me: replica.id(),
             replica,
@@ -686,20 +689,23 @@ impl Member {
             eprintln!("paxon: fatal: cannot save a snapshot: {error}");
             std::process::exit(1);
         }
-        self.snapshot = (applied, Bytes::from(state));
+        let shipped = crate::reconfig::wrap_snapshot(self.replica.memberships(), &state);
+        self.snapshot = (applied, shipped);
     }
 
     fn install_snapshot(&mut self, slot: Slot, state: Bytes) {
         if slot <= self.machine_applied || self.replica.is_leader() {
             return;
         }
+        let unwrapped = crate::reconfig::unwrap_snapshot(&state);
+        let Some((memberships, state)) = unwrapped else {
+            tracing::warn!(%slot, "a peer sent a snapshot that does not decode");
+            return;
+        };
         let Ok(machine) = StateMachine::restore(&state, self.machine.limits()) else {
             tracing::warn!(%slot, "a peer sent a snapshot that does not decode");
             return;
         };
-        // Peers share one configuration until membership changes reach the
-        // server (issue 10): the peer's history is ours.
-        let memberships = self.replica.memberships().clone();
         if !self.replica.install_snapshot(slot, &memberships) {
             return;
         }
@@ -710,7 +716,8 @@ impl Member {
             eprintln!("paxon: fatal: cannot save a snapshot: {error}");
             std::process::exit(1);
         }
-        self.snapshot = (slot, state);
+        let shipped = crate::reconfig::wrap_snapshot(self.replica.memberships(), &state);
+        self.snapshot = (slot, shipped);
         tracing::info!(%slot, "installed a snapshot from a peer");
         self.watch.restart_all(self.machine.store(), self.term());
         self.serve_reads_through(slot);

