@@ -12,7 +12,17 @@ impl Replica {
     /// report our votes there — unless we promised higher (NACK), or we
     /// still hear a live leader (stickiness: a stray candidate does not
     /// unseat a working president).
+    ///
+    /// A candidate that lags is sent the decrees it lacks: one that was
+    /// removed learns so and stops (§3.3.6). A candidate that is no voter
+    /// of the configurations governing our window gets no promise.
     pub(crate) fn handle_prepare(&mut self, from: NodeId, ballot: Ballot, from_slot: Slot) {
+        if from_slot <= self.commit {
+            self.handle_catch_up(from, from_slot);
+        }
+        if !self.window_voters().contains(&from) {
+            return;
+        }
         self.round_seen = self.round_seen.max(ballot.round);
         if self.hears_live_leader() && self.leader() != Some(from) {
             return;
@@ -115,6 +125,12 @@ impl Replica {
             },
         );
         self.follow_commit(from, ballot, commit);
+        if !self.membership().is_voter(self.config.id) {
+            // A learner tells the leader how far it has learned (§3.3.6:
+            // it is promoted only once caught up).
+            let commit = self.commit;
+            self.send(from, Message::Progress { ballot, commit });
+        }
     }
 
     fn send_nack(&mut self, to: NodeId, ballot: Ballot) {

@@ -66,6 +66,14 @@ pub enum Action {
         /// This replica's latest snapshot slot.
         snapshot_slot: Slot,
     },
+    /// The configuration governing the slots after `at` leaves this
+    /// replica out (§3.3.6): it has learned every decree that needed its
+    /// vote, stepped down, and ignores every input from now on. The driver
+    /// should stop it.
+    Removed {
+        /// The replica's commit point.
+        at: Slot,
+    },
     /// The leader this replica knows of changed.
     LeaderChanged {
         /// The new leader, or `None` while an election runs.

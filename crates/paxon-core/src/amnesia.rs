@@ -27,6 +27,14 @@
 //!   through `through`. Then it writes [`Record::Recovered`] and is an
 //!   acceptor like any other.
 //!
+//! "Every member" means every voter of every configuration governing the
+//! window of slots a leader may propose in (`reconfigure.rs`): the
+//! configuration in force, not the one the cluster was born with. A
+//! learner starts on an empty disk too: it recovers the same way, by
+//! promising in a phase 1 every voter promised, and is promoted only once
+//! recovered (a leader that runs phase 1 for a recovering member waits for
+//! the learners' promises as well as the voters').
+//!
 //! The leader of such a ballot tells every member (`Message::Recovered`);
 //! each keeps the news, to vouch later for a recovering member that missed
 //! it. A leader whose phase 1 did not hear from every member, and that
@@ -35,6 +43,8 @@
 //! [`FULL_PHASE1_EVERY_TIMEOUTS`] election timeouts). A recovering member
 //! nobody vouched for waits twice as long as the others before it
 //! campaigns, so that it does not keep pre-empting whole members.
+
+use std::collections::BTreeSet;
 
 use crate::election::Role;
 use crate::message::Message;
@@ -56,24 +66,26 @@ impl Replica {
         self.disk != 0
     }
 
-    /// Whether promises for `ballot` from `promisers` replicas (this one's
-    /// own included when durable), of which `recovering` are recovering,
-    /// complete a phase 1. A recovering candidate that may not vote in
+    /// Whether promises for `ballot` from `promisers` (this replica
+    /// included when its promise is durable), of which `recovering` are
+    /// recovering, complete a phase 1: every voter of the configurations
+    /// governing the window, or a quorum of each of them that are whole. A recovering candidate that may not vote in
     /// `ballot` needs every member: as leader it votes for its proposals.
     pub(crate) fn phase1_complete(
         &self,
         ballot: Ballot,
-        promisers: usize,
-        recovering: usize,
+        promisers: &BTreeSet<NodeId>,
+        recovering: &BTreeSet<NodeId>,
     ) -> bool {
         let counts_all = self
             .config
             .planted(crate::PlantedBug::CountRecoveringPromises);
-        let everyone = promisers == self.config.members.len();
-        let whole_quorum = promisers - recovering >= self.config.quorum();
+        let everyone = self.window_voters().is_subset(promisers);
+        let whole_quorum =
+            self.window_quorum(|n| promisers.contains(&n) && !recovering.contains(&n));
         everyone
             || (whole_quorum && self.may_vote(ballot))
-            || (counts_all && promisers >= self.config.quorum())
+            || (counts_all && self.window_quorum(|n| promisers.contains(&n)))
     }
 
     /// Phase 1 for `ballot` completed with a promise from every member:
@@ -168,15 +180,14 @@ impl Replica {
         let horizon = self
             .now_ticks
             .saturating_sub(self.config.election_timeout_ticks);
-        let me = self.member_index(self.config.id);
-        leadership
-            .heard_ticks
-            .iter()
-            .enumerate()
-            .all(|(i, heard)| i == me || *heard >= horizon)
+        let me = self.config.id;
+        self.window_voters()
+            .into_iter()
+            .all(|n| n == me || leadership.heard_ticks.get(&n) >= Some(&horizon))
     }
 
-    /// A heartbeat ack from `from`, recovering on disk number `disk`.
+    /// A heartbeat ack from `from`, recovering on disk number `disk` (a
+    /// learner too: it recovers before it may be promoted, §3.3.6).
     pub(crate) fn heard_recovering(&mut self, from: NodeId, ballot: Ballot, disk: u64) {
         let Role::Leader(leadership) = &self.role else {
             return;

@@ -18,7 +18,8 @@
 //! | [`Ballot`] | `round` u64, `node` u64 |
 //! | `Bytes` | `len` u64, then `len` bytes |
 //! | `Vec<T>` | `count` u64, then `count` × `T` |
-//! | [`Value`] | `u8` 0 = `Noop`; `u8` 1 = `Batch`: `Vec<Bytes>` with `count` ≥ 1 |
+//! | [`Value`] | `u8` 0 = `Noop`; `u8` 1 = `Batch`: `Vec<Bytes>` with `count` ≥ 1; `u8` 2 = `Reconfigure`: a [`Membership`] |
+//! | [`Membership`] | `voters`: `Vec<u64>` (≥ 1), `learners`: `Vec<u64>`, each strictly increasing, disjoint, no 0 |
 //! | [`Vote`] | `slot`, `entry.ballot`, `entry.value`, `entry.chosen` bool |
 //!
 //! A message is `[CODEC_VERSION u8][tag u8][fields]`, the fields in the
@@ -36,6 +37,7 @@
 //! | 8 | `CatchUp` | `from_slot` |
 //! | 9 | `Learn` | `first_slot`, `entries`: `Vec<(Ballot, Value)>` |
 //! | 10 | `Recovered` | `ballot`, `through`, `amnesiacs`: `Vec<(node u64, disk u64)>` |
+//! | 11 | `Progress` | `ballot`, `commit` |
 //!
 //! A record's payload is `[CODEC_VERSION u8][fields]`; its kind byte travels
 //! beside it in the ledger's frame `[length][crc32c][kind][payload]`:
@@ -50,6 +52,7 @@
 //! | 6 | `Amnesiac` | `disk` u64 |
 //! | 7 | `Recovered` | none |
 //! | 8 | `Vouch` | `node` u64, `disk` u64, `ballot`, `through` |
+//! | 9 | `Membership` | `from`, `membership` |
 //!
 //! Tag and kind 0 are never used, so zeroed bytes never decode.
 //!
@@ -71,6 +74,7 @@
 use bytes::Bytes;
 use thiserror::Error;
 
+use crate::membership::Membership;
 use crate::message::{Message, Vote};
 use crate::record::Record;
 use crate::types::{Ballot, Batch, Entry, NodeId, Slot, Value};
@@ -90,6 +94,7 @@ mod tag {
     pub const CATCH_UP: u8 = 8;
     pub const LEARN: u8 = 9;
     pub const RECOVERED: u8 = 10;
+    pub const PROGRESS: u8 = 11;
 }
 
 /// Record kinds, the byte the ledger frames beside each payload.
@@ -102,11 +107,13 @@ mod kind {
     pub const AMNESIAC: u8 = 6;
     pub const RECOVERED: u8 = 7;
     pub const VOUCH: u8 = 8;
+    pub const MEMBERSHIP: u8 = 9;
 }
 
 /// `Value` tags.
 const VALUE_NOOP: u8 = 0;
 const VALUE_BATCH: u8 = 1;
+const VALUE_RECONFIGURE: u8 = 2;
 
 /// Fewest bytes one encoded item can take: a length-prefixed command, a
 /// `Value` (a `Noop`), a `Vote`, a `Learn` entry. A count is checked against
@@ -259,6 +266,10 @@ fn put_message_fields(out: &mut Vec<u8>, msg: &Message) {
                 put_u64(out, *disk);
             }
         }
+        Message::Progress { ballot, commit } => {
+            put_ballot(out, *ballot);
+            put_slot(out, *commit);
+        }
     }
 }
 
@@ -274,6 +285,7 @@ fn message_tag(msg: &Message) -> u8 {
         Message::CatchUp { .. } => tag::CATCH_UP,
         Message::Learn { .. } => tag::LEARN,
         Message::Recovered { .. } => tag::RECOVERED,
+        Message::Progress { .. } => tag::PROGRESS,
     }
 }
 
@@ -351,6 +363,10 @@ pub fn decode_message_bytes(buf: &Bytes) -> Result<Message, DecodeError> {
             through: r.slot()?,
             amnesiacs: r.vec(2, |r| Ok((NodeId(r.u64()?), r.u64()?)))?,
         },
+        tag::PROGRESS => Message::Progress {
+            ballot: r.ballot()?,
+            commit: r.slot()?,
+        },
         other => return Err(DecodeError::UnknownTag(other)),
     };
     r.finish()?;
@@ -418,6 +434,11 @@ pub fn encode_record(rec: &Record, out: &mut Vec<u8>) -> u8 {
             put_ballot(out, *ballot);
             put_slot(out, *through);
             kind::VOUCH
+        }
+        Record::Membership { from, membership } => {
+            put_slot(out, *from);
+            put_membership(out, membership);
+            kind::MEMBERSHIP
         }
     }
 }
@@ -518,6 +539,12 @@ pub fn decode_record_bytes(kind: u8, payload: &Bytes) -> Result<Record, DecodeEr
                 through: r.slot()?,
             })
         },
+        kind::MEMBERSHIP => |r| {
+            Ok(Record::Membership {
+                from: r.slot()?,
+                membership: r.membership()?,
+            })
+        },
         other => return Err(DecodeError::UnknownKind(other)),
     };
     let mut r = Reader::new(payload);
@@ -534,7 +561,8 @@ fn validate_message(msg: &Message) -> Result<(), &'static str> {
         Message::Prepare { ballot, .. }
         | Message::Heartbeat { ballot, .. }
         | Message::HeartbeatAck { ballot, .. }
-        | Message::Recovered { ballot, .. } => check_ballot(*ballot),
+        | Message::Recovered { ballot, .. }
+        | Message::Progress { ballot, .. } => check_ballot(*ballot),
         Message::Promise { ballot, votes, .. } => {
             check_ballot(*ballot)?;
             check_votes(votes)
@@ -591,6 +619,7 @@ fn validate_record(rec: &Record) -> Result<(), &'static str> {
             }
             Ok(())
         }
+        Record::Membership { from, .. } => check_decree_slot(*from),
         Record::Commit { .. }
         | Record::Snapshot { .. }
         | Record::Amnesiac { .. }
@@ -678,6 +707,19 @@ fn put_value(out: &mut Vec<u8>, value: &Value) {
                 put_len(out, command.len());
                 out.extend_from_slice(command);
             }
+        }
+        Value::Reconfigure(membership) => {
+            out.push(VALUE_RECONFIGURE);
+            put_membership(out, membership);
+        }
+    }
+}
+
+fn put_membership(out: &mut Vec<u8>, membership: &Membership) {
+    for list in [membership.voters(), membership.learners()] {
+        put_len(out, list.len());
+        for node in list {
+            put_u64(out, node.0);
         }
     }
 }
@@ -809,8 +851,22 @@ impl<'a> Reader<'a> {
                 }
                 Ok(Value::Batch(Batch::new(commands)))
             }
+            VALUE_RECONFIGURE => Ok(Value::Reconfigure(self.membership()?)),
             _ => Err(DecodeError::Invalid("an unknown value tag")),
         }
+    }
+
+    /// A configuration: sorted lists (so the encoding stays canonical) that
+    /// [`Membership::new`] accepts.
+    fn membership(&mut self) -> Result<Membership, DecodeError> {
+        let voters = self.vec(1, |r| Ok(NodeId(r.u64()?)))?;
+        let learners = self.vec(1, |r| Ok(NodeId(r.u64()?)))?;
+        let ascending = |list: &[NodeId]| list.windows(2).all(|w| w[0] < w[1]);
+        if !ascending(&voters) || !ascending(&learners) {
+            return Err(DecodeError::Invalid("members not in increasing order"));
+        }
+        Membership::new(voters, learners)
+            .map_err(|_| DecodeError::Invalid("an impossible configuration"))
     }
 
     fn vote(&mut self) -> Result<Vote, DecodeError> {

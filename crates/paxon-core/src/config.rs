@@ -1,15 +1,23 @@
 //! The replica's settings: every limit is named here and checked once.
 
+use crate::membership::{Membership, MembershipError};
 use crate::types::NodeId;
 
 /// Settings of one replica. All members of a cluster must use the same
-/// `members`; the timing fields may differ.
+/// initial `members` and `learners` and the same `pipeline_slots_max` (α
+/// decides when a configuration change takes effect); the timing fields
+/// may differ.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// This replica.
     pub id: NodeId,
-    /// Every voting member, this replica included.
+    /// The voters of the configuration the ledger starts with (it governs
+    /// slot 1, `membership.rs`). A replica joining a running cluster is in
+    /// neither list: it learns the configuration from decrees or a
+    /// snapshot.
     pub members: Vec<NodeId>,
+    /// The learners of the configuration the ledger starts with.
+    pub learners: Vec<NodeId>,
     /// A follower that hears no leader for a random number of ticks in
     /// `[election_timeout_ticks, 2 * election_timeout_ticks)` tries to lead.
     pub election_timeout_ticks: u64,
@@ -38,6 +46,9 @@ pub struct Config {
     /// forwarded, and the reads it holds) within a round trip instead of a
     /// heartbeat interval, for one small message per peer per advance.
     pub announce_commit_at_once: bool,
+    /// A learner is promoted to voter only when its commit point is at most
+    /// this many slots behind the leader's.
+    pub promote_lag_slots_max: u64,
     /// A bug to plant (simulator tests only).
     #[cfg(feature = "planted-bugs")]
     pub planted_bug: Option<crate::PlantedBug>,
@@ -55,6 +66,7 @@ impl Config {
         Config {
             id,
             members,
+            learners: Vec::new(),
             election_timeout_ticks: 100,
             heartbeat_interval_ticks: 10,
             accept_retry_ticks: 20,
@@ -65,6 +77,7 @@ impl Config {
             learn_slots_max: 256,
             accept_values_max: 256,
             announce_commit_at_once: false,
+            promote_lag_slots_max: 256,
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
         }
@@ -76,20 +89,8 @@ impl Config {
         if self.id.0 == 0 {
             return fail("node id 0 is reserved".into());
         }
-        let mut sorted = self.members.clone();
-        sorted.sort();
-        sorted.dedup();
-        if sorted.len() != self.members.len() {
-            return fail(format!("members contain duplicates: {:?}", self.members));
-        }
-        if sorted.first() == Some(&NodeId(0)) {
-            return fail("node id 0 is reserved".into());
-        }
-        if !self.members.contains(&self.id) {
-            return fail(format!("{} is not among the members", self.id));
-        }
-        if self.members.len() > 64 {
-            return fail(format!("{} members; at most 64", self.members.len()));
+        if let Err(e) = self.initial_membership() {
+            return fail(format!("initial configuration: {e}"));
         }
         if self.heartbeat_interval_ticks == 0 || self.accept_retry_ticks == 0 {
             return fail("heartbeat_interval_ticks and accept_retry_ticks must be ≥ 1".into());
@@ -122,11 +123,8 @@ impl Config {
         Ok(())
     }
 
-    /// Members needed for a quorum: a majority, so any two intersect.
-    pub fn quorum(&self) -> usize {
-        if self.planted(crate::PlantedBug::MinorityQuorum) {
-            return (self.members.len() / 2).max(1);
-        }
-        self.members.len() / 2 + 1
+    /// The configuration that governs slot 1.
+    pub fn initial_membership(&self) -> Result<Membership, MembershipError> {
+        Membership::new(self.members.clone(), self.learners.clone())
     }
 }

@@ -1,7 +1,7 @@
 //! Choosing a president (§3.1, §3.3.1): randomised election timeouts, phase 1
 //! for every slot from the first unchosen one, and stepping down on a NACK.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::action::Action;
 use crate::message::{Message, Vote};
@@ -78,8 +78,23 @@ impl Replica {
 
     /// A follower or candidate that heard no leader in time tries to lead.
     pub(crate) fn tick_election(&mut self) {
-        if self.now_ticks >= self.election_deadline {
+        if self.now_ticks < self.election_deadline {
+            return;
+        }
+        if self.membership().is_voter(self.config.id) {
             self.start_campaign();
+        } else {
+            // A learner, or a replica not yet admitted, never leads. A
+            // learner asks everyone for the decrees it lacks (the last
+            // leader may have retired, and one of them may have made it a
+            // voter); one not admitted waits to be contacted.
+            if self.admitted {
+                let from_slot = self.commit.next();
+                for peer in self.window_peers() {
+                    self.send(peer, Message::CatchUp { from_slot });
+                }
+            }
+            self.reset_election_timer();
         }
     }
 
@@ -174,26 +189,41 @@ impl Replica {
         let Role::Candidate(candidacy) = &self.role else {
             return;
         };
-        let promises = candidacy.promises.len() + usize::from(candidacy.self_promised);
-        let recovering = candidacy.amnesiacs.len() + usize::from(self.is_recovering());
-        let everyone = promises == self.config.members.len();
-        let waits = candidacy.wants_everyone && !everyone;
+        let (promisers, recovering) = self.promisers(candidacy);
+        let everyone = self.window_voters().is_subset(&promisers);
+        let peers = self.window_peers();
+        let all_promised = peers.iter().all(|n| promisers.contains(n));
+        let waits = candidacy.wants_everyone && !all_promised;
         if candidacy.self_promised
             && !waits
-            && self.phase1_complete(candidacy.ballot, promises, recovering)
+            && self.phase1_complete(candidacy.ballot, &promisers, &recovering)
         {
             let Role::Candidate(candidacy) = std::mem::replace(&mut self.role, Role::follower())
             else {
                 unreachable!("checked above");
             };
-            self.become_leader(candidacy);
+            self.become_leader(candidacy, promisers, everyone);
         }
+    }
+
+    /// The replicas whose promise counts so far, and the recovering ones
+    /// among them (`amnesia.rs`).
+    fn promisers(&self, candidacy: &Candidacy) -> (BTreeSet<NodeId>, BTreeSet<NodeId>) {
+        let mut promisers: BTreeSet<NodeId> = candidacy.promises.keys().copied().collect();
+        let mut recovering: BTreeSet<NodeId> = candidacy.amnesiacs.iter().map(|a| a.0).collect();
+        if candidacy.self_promised {
+            promisers.insert(self.config.id);
+        }
+        if self.is_recovering() {
+            recovering.insert(self.config.id);
+        }
+        (promisers, recovering)
     }
 
     /// §3.1: the new president re-proposes, for each slot, the vote with
     /// the highest ballot reported, fills the gaps with olive-day decrees
     /// (`Noop`), and from then on runs phase 2 only.
-    fn become_leader(&mut self, candidacy: Candidacy) {
+    fn become_leader(&mut self, candidacy: Candidacy, promisers: BTreeSet<NodeId>, full: bool) {
         assert_eq!(
             candidacy.ballot, self.promised,
             "leading an unpromised ballot"
@@ -202,7 +232,6 @@ impl Replica {
             candidacy.from_slot <= self.commit.next(),
             "phase 1 skipped a slot"
         );
-        let full = candidacy.promises.len() + 1 == self.config.members.len();
         let mut amnesiacs = candidacy.amnesiacs.clone();
         if self.is_recovering() {
             amnesiacs.push((self.config.id, self.disk));
@@ -212,7 +241,7 @@ impl Replica {
         let last = merged
             .last_key_value()
             .map_or(self.commit, |(slot, _)| *slot);
-        let mut values = Vec::new();
+        let mut recovered = BTreeMap::new();
         let mut slot = from_slot;
         while slot <= last {
             let value = match merged.get(&slot) {
@@ -221,17 +250,18 @@ impl Replica {
                 }
                 _ => Value::Noop,
             };
-            values.push(value);
+            recovered.insert(slot, value);
             slot = slot.next();
         }
-        let leadership = Leadership::new(candidacy.ballot, from_slot, last, self);
+        let mut leadership = Leadership::new(candidacy.ballot, from_slot, last, self);
+        leadership.promisers = promisers;
+        // Re-proposed as the window allows (`fill_pipeline`).
+        leadership.recovered = recovered;
         self.set_role(Role::Leader(Box::new(leadership)));
         if full && !amnesiacs.is_empty() {
             self.full_phase1_done(candidacy.ballot, last, amnesiacs);
         }
-        if !values.is_empty() {
-            self.propose_values(values);
-        }
+        self.fill_pipeline();
         self.after_commit_advanced();
     }
 

@@ -73,6 +73,11 @@ impl Replica {
                 );
                 assert_eq!(leadership.ballot.node, self.config.id);
                 assert!(leadership.next_slot > self.commit);
+                assert!(
+                    leadership.next_slot.0 <= self.commit.0 + self.config.pipeline_slots_max + 1,
+                    "more than α slots in flight (§3.3.6)"
+                );
+                assert!(!self.removed, "a removed replica leads");
             }
             Role::Candidate(candidacy) => {
                 assert_eq!(candidacy.ballot, self.promised, "campaigning unpromised");

@@ -4,6 +4,7 @@
 
 use crate::action::Action;
 use crate::election::Role;
+use crate::membership::Memberships;
 use crate::message::Message;
 use crate::planted::PlantedBug;
 use crate::record::Record;
@@ -77,13 +78,21 @@ impl Replica {
             assert!(entry.chosen, "applying {slot} which is not chosen");
             let value = entry.value.clone();
             self.applied = slot;
+            if let Value::Reconfigure(membership) = &value {
+                self.apply_reconfigure(slot, membership);
+            }
             self.outbox.push_back(Action::Apply { slot, value });
         }
         let commit = self.commit;
         if let Role::Leader(leadership) = &mut self.role {
             leadership.inflight = leadership.inflight.split_off(&commit.next());
+            // Decrees learned from a peer may overtake phase 1's
+            // re-proposals still waiting for the window.
+            leadership.recovered = leadership.recovered.split_off(&commit.next());
+            leadership.next_slot = leadership.next_slot.max(commit.next());
         }
         self.reads_after_commit();
+        self.after_membership_change();
     }
 
     /// Asks `peer` for the chosen decrees we lack, at most once per
@@ -99,7 +108,14 @@ impl Replica {
 
     /// A laggard asks for chosen decrees from `from_slot`: send what we
     /// know, or ask the driver to ship our snapshot when we folded them away.
+    /// An asker that knows more than we do (its `from_slot` is past our
+    /// commit point) is asked in turn.
     pub(crate) fn handle_catch_up(&mut self, from: NodeId, from_slot: Slot) {
+        if from_slot.prev() > self.commit {
+            self.leader_commit = self.leader_commit.max(from_slot.prev());
+            self.request_catch_up(from);
+            return;
+        }
         if from_slot <= self.log.snapshot() {
             let snapshot_slot = self.log.snapshot();
             self.outbox.push_back(Action::SnapshotNeeded {
@@ -172,6 +188,7 @@ impl Replica {
             return;
         }
         self.log.trim_through(slot);
+        self.memberships.trim_through(slot);
     }
 
     /// The durable state of this replica as records, for the driver to
@@ -214,21 +231,27 @@ impl Replica {
                 through: *through,
             });
         }
+        for (from, membership) in self.memberships.entries() {
+            let membership = membership.clone();
+            records.push(Record::Membership { from, membership });
+        }
         records
     }
 
     /// The driver restored the state machine from a peer's snapshot through
-    /// `slot`; it must then save it, with [`Replica::snapshot_records`],
+    /// `slot`, which carried the peer's `memberships` (§3.3.6: the
+    /// configuration is part of the law book); it must then save it, with [`Replica::snapshot_records`],
     /// before it makes any later `Persist` durable: the `Snapshot` record
     /// staged here tells a replay that the older votes up to `slot` are
     /// superseded by that snapshot. Returns `false` (and changes nothing)
     /// when this replica has already applied that far, or leads (a leader
     /// learned every chosen decree in its phase 1).
-    pub fn install_snapshot(&mut self, slot: Slot) -> bool {
+    pub fn install_snapshot(&mut self, slot: Slot, memberships: &Memberships) -> bool {
         if slot <= self.applied || self.is_leader() {
             return false;
         }
         self.log.trim_through(slot);
+        self.merge_memberships(memberships, slot);
         self.commit = slot;
         self.applied = slot;
         self.leader_commit = self.leader_commit.max(slot);

@@ -117,6 +117,14 @@ pub enum Message {
         /// The recovering promisers and their disk numbers.
         amnesiacs: Vec<(NodeId, u64)>,
     },
+    /// A learner's answer to a heartbeat: how far it has learned, so the
+    /// leader promotes it to voter only once it caught up (§3.3.6).
+    Progress {
+        /// The heartbeat's ballot.
+        ballot: Ballot,
+        /// The learner's commit point.
+        commit: Slot,
+    },
 }
 
 impl Message {
@@ -133,6 +141,7 @@ impl Message {
             Message::CatchUp { .. } => "CatchUp",
             Message::Learn { .. } => "Learn",
             Message::Recovered { .. } => "Recovered",
+            Message::Progress { .. } => "Progress",
         }
     }
 }

@@ -29,11 +29,14 @@ pub enum PlantedBug {
     /// 11. Count the promise of a replica recovering from a lost disk as
     ///     any other (amnesia.rs).
     CountRecoveringPromises = 11,
+    /// 12. A chosen `Reconfigure` governs the very next slot instead of the
+    ///     slot α later (§3.3.6), so replicas disagree on the quorum.
+    ReconfigureAtOnce = 12,
 }
 
 impl PlantedBug {
     /// Every planted bug, in order.
-    pub const ALL: [PlantedBug; 11] = [
+    pub const ALL: [PlantedBug; 12] = [
         PlantedBug::PromiseBeforePersist,
         PlantedBug::AcceptLowerBallot,
         PlantedBug::MinorityQuorum,
@@ -45,6 +48,7 @@ impl PlantedBug {
         PlantedBug::CommitPastMajority,
         PlantedBug::AckUnsyncedWrites,
         PlantedBug::CountRecoveringPromises,
+        PlantedBug::ReconfigureAtOnce,
     ];
 
     /// The bug with number `n` (1-based, as listed).

@@ -1,7 +1,7 @@
 //! The president at work (§3.1, §3.3): phase 2 for many slots at once,
 //! batching, pipelining, re-sending, and the commit point it announces.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
@@ -24,8 +24,21 @@ pub(crate) struct Leadership {
     pub(crate) recovery_end: Slot,
     /// Proposed, not yet known chosen.
     pub(crate) inflight: BTreeMap<Slot, Inflight>,
-    /// Tick at which each member (by index) was last heard at our ballot.
-    pub(crate) heard_ticks: Vec<u64>,
+    /// Tick at which each peer was last heard at our ballot.
+    pub(crate) heard_ticks: BTreeMap<NodeId, u64>,
+    /// Who promised our ballot in phase 1, this replica included.
+    pub(crate) promisers: BTreeSet<NodeId>,
+    /// Decrees phase 1 found, by slot, not yet re-proposed: the window
+    /// (`reconfigure.rs`) may not reach them yet.
+    pub(crate) recovered: BTreeMap<Slot, Value>,
+    /// Commit points learners reported (`Message::Progress`).
+    pub(crate) progress: BTreeMap<NodeId, Slot>,
+    /// Whether each peer's last heartbeat ack said it is whole (not
+    /// recovering from an empty disk, `amnesia.rs`).
+    pub(crate) whole: BTreeMap<NodeId, bool>,
+    /// Propose `Noop`s up to (excluding) this slot when nothing else waits,
+    /// so a configuration change takes effect (§3.3.6).
+    pub(crate) pad_until: Slot,
     pub(crate) last_heartbeat_ticks: u64,
     /// The commit point last sent to every peer (on an Accept or a
     /// heartbeat).
@@ -38,8 +51,8 @@ pub(crate) struct Leadership {
 #[derive(Debug)]
 pub(crate) struct Inflight {
     pub(crate) value: Value,
-    /// Members (bit per member index) whose vote for it is durable.
-    pub(crate) acks: u64,
+    /// Replicas whose vote for it is durable.
+    pub(crate) acks: BTreeSet<NodeId>,
     pub(crate) sent_ticks: u64,
 }
 
@@ -56,7 +69,16 @@ impl Leadership {
             next_slot,
             recovery_end,
             inflight: BTreeMap::new(),
-            heard_ticks: vec![now; replica.config.members.len()],
+            heard_ticks: replica
+                .window_peers()
+                .into_iter()
+                .map(|n| (n, now))
+                .collect(),
+            promisers: BTreeSet::new(),
+            recovered: BTreeMap::new(),
+            progress: BTreeMap::new(),
+            whole: BTreeMap::new(),
+            pad_until: replica.memberships.latest().0,
             last_heartbeat_ticks: now,
             commit_told: replica.commit,
             last_retry_ticks: now,
@@ -66,20 +88,43 @@ impl Leadership {
 }
 
 impl Replica {
-    /// Cuts queued commands into decrees while the pipeline has room.
+    /// Fills the pipeline while it has room (§3.3.6: never more than α
+    /// slots beyond the commit point).
     pub(crate) fn fill_pipeline(&mut self) {
-        let Role::Leader(leadership) = &self.role else {
-            return;
-        };
-        let in_flight = leadership.next_slot.0 - self.commit.0 - 1;
-        let room = self.config.pipeline_slots_max.saturating_sub(in_flight);
         let mut values = Vec::new();
-        while !self.queued.is_empty() && (values.len() as u64) < room {
-            values.push(Value::Batch(self.cut_batch()));
+        while let Some(value) = self.next_value(values.len() as u64) {
+            values.push(value);
         }
         if !values.is_empty() {
             self.propose_values(values);
         }
+    }
+
+    /// The decree for slot `next_slot + offset`, if the window reaches it
+    /// and something waits: first the decrees phase 1 found, then a
+    /// configuration change, then queued commands, then a `Noop` while a
+    /// change waits to take effect.
+    fn next_value(&mut self, offset: u64) -> Option<Value> {
+        let Role::Leader(leadership) = &mut self.role else {
+            return None;
+        };
+        let in_flight = leadership.next_slot.0 - self.commit.0 - 1 + offset;
+        if in_flight >= self.config.pipeline_slots_max {
+            return None;
+        }
+        let slot = Slot(leadership.next_slot.0 + offset);
+        if let Some((at, value)) = leadership.recovered.pop_first() {
+            assert_eq!(at, slot, "phase 1's decrees are re-proposed in order");
+            return Some(value);
+        }
+        let pad = slot < leadership.pad_until;
+        if let Some(membership) = self.queued_reconfig.take() {
+            return Some(Value::Reconfigure(membership));
+        }
+        if !self.queued.is_empty() {
+            return Some(Value::Batch(self.cut_batch()));
+        }
+        pad.then_some(Value::Noop)
     }
 
     /// One decree's worth of queued commands (§3.3.1 says nothing of
@@ -105,6 +150,7 @@ impl Replica {
     /// them ourselves (counted once durable) and ask every peer to.
     pub(crate) fn propose_values(&mut self, values: Vec<Value>) {
         let commit = self.announced_commit();
+        let alpha = self.alpha();
         let Role::Leader(leadership) = &mut self.role else {
             unreachable!("only a leader proposes");
         };
@@ -113,9 +159,12 @@ impl Replica {
         let now = self.now_ticks;
         for (i, value) in values.iter().enumerate() {
             let slot = Slot(first_slot.0 + i as u64);
+            if let Value::Reconfigure(_) = value {
+                leadership.pad_until = leadership.pad_until.max(Slot(slot.0 + alpha));
+            }
             let inflight = Inflight {
                 value: value.clone(),
-                acks: 0,
+                acks: BTreeSet::new(),
                 sent_ticks: now,
             };
             assert!(leadership.inflight.insert(slot, inflight).is_none());
@@ -173,8 +222,9 @@ impl Replica {
         });
     }
 
-    /// §2.3 `Voted(b, q)` received: a decree voted by a majority at our
-    /// ballot is chosen.
+    /// §2.3 `Voted(b, q)` received: a decree voted by a majority of the
+    /// voters of the configuration governing its slot, at our ballot, is
+    /// chosen.
     pub(crate) fn handle_accepted(
         &mut self,
         from: NodeId,
@@ -182,8 +232,7 @@ impl Replica {
         first: Slot,
         count: u64,
     ) {
-        let member = self.member_index(from);
-        let quorum = self.config.quorum() as u32;
+        let minority = self.config.planted(PlantedBug::MinorityQuorum);
         let now = self.now_ticks;
         let Role::Leader(leadership) = &mut self.role else {
             return;
@@ -191,13 +240,18 @@ impl Replica {
         if leadership.ballot != ballot {
             return;
         }
-        leadership.heard_ticks[member] = now;
+        if from != self.config.id {
+            leadership.heard_ticks.insert(from, now);
+        }
         let mut newly_chosen = Vec::new();
         let last = Slot(first.0 + count - 1);
         for (slot, inflight) in leadership.inflight.range_mut(first..=last) {
-            let before = inflight.acks.count_ones();
-            inflight.acks |= 1 << member;
-            if before < quorum && inflight.acks.count_ones() >= quorum {
+            // Only voters of the configuration governing the slot count.
+            let voters = self.memberships.at(*slot);
+            if inflight.acks.insert(from)
+                && voters.is_voter(from)
+                && voters.has_quorum(minority, |n| inflight.acks.contains(&n))
+            {
                 newly_chosen.push(*slot);
             }
         }
@@ -270,20 +324,14 @@ impl Replica {
         }
     }
 
-    /// Whether a majority (ourselves included) was heard from within an
-    /// election timeout.
+    /// Whether a quorum of every configuration in the window (ourselves
+    /// included) was heard from within an election timeout.
     pub(crate) fn has_live_quorum(&self, leadership: &Leadership) -> bool {
         let horizon = self
             .now_ticks
             .saturating_sub(self.config.election_timeout_ticks);
-        let me = self.member_index(self.config.id);
-        let live = leadership
-            .heard_ticks
-            .iter()
-            .enumerate()
-            .filter(|(i, heard)| *i == me || **heard >= horizon)
-            .count();
-        live >= self.config.quorum()
+        let me = self.config.id;
+        self.window_quorum(|n| n == me || leadership.heard_ticks.get(&n) >= Some(&horizon))
     }
 
     /// The messengers are forgetful (§1): re-send every Accept a peer has
@@ -292,20 +340,17 @@ impl Replica {
         let now = self.now_ticks;
         let retry = self.config.accept_retry_ticks;
         let commit = self.announced_commit();
-        let peers: Vec<(usize, NodeId)> = self
-            .peers()
-            .map(|peer| (self.member_index(peer), peer))
-            .collect();
+        let peers = self.window_peers();
         let Role::Leader(leadership) = &mut self.role else {
             return;
         };
         leadership.last_retry_ticks = now;
         let ballot = leadership.ballot;
         let mut sends = Vec::new();
-        for (member, peer) in peers {
+        for peer in peers {
             let mut run: Option<(Slot, Vec<Value>)> = None;
             for (slot, inflight) in &leadership.inflight {
-                let due = inflight.sent_ticks + retry <= now && inflight.acks & (1 << member) == 0;
+                let due = inflight.sent_ticks + retry <= now && !inflight.acks.contains(&peer);
                 match (&mut run, due) {
                     (Some((first, values)), true) if first.0 + values.len() as u64 == slot.0 => {
                         values.push(inflight.value.clone())
@@ -342,7 +387,10 @@ impl Replica {
 
     /// Leaving the presidency: commands without a slot and reads without
     /// confirmation fail here (the driver retries them elsewhere).
+    /// A configuration change not yet given a slot is dropped too: the
+    /// driver sees it never applied.
     pub(crate) fn abandon_leadership(&mut self, leader: Option<NodeId>) {
+        self.queued_reconfig = None;
         if !self.queued.is_empty() {
             let commands: Vec<Bytes> = self.queued.drain(..).collect();
             self.queued_bytes = 0;

@@ -3,7 +3,7 @@
 //! round that no higher ballot has a majority, and lets the read be served
 //! once that point is applied.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::action::Action;
 use crate::election::Role;
@@ -25,8 +25,8 @@ pub(crate) struct Reads {
     confirmed: VecDeque<(ReadId, Slot)>,
     /// Heartbeat rounds started.
     next_seq: u64,
-    /// Highest round each member (by index) acknowledged at our ballot.
-    acked_seq: Vec<u64>,
+    /// Highest round each peer acknowledged at our ballot.
+    acked_seq: BTreeMap<NodeId, u64>,
 }
 
 impl Replica {
@@ -78,7 +78,6 @@ impl Replica {
 
     /// A peer still follows `ballot` after heartbeat round `read_seq`.
     pub(crate) fn handle_heartbeat_ack(&mut self, from: NodeId, ballot: Ballot, read_seq: u64) {
-        let member = self.member_index(from);
         let now = self.now_ticks;
         let Role::Leader(leadership) = &mut self.role else {
             return;
@@ -86,25 +85,28 @@ impl Replica {
         if leadership.ballot != ballot {
             return;
         }
-        leadership.heard_ticks[member] = now;
-        let members = self.config.members.len();
-        let acked = &mut self.reads.acked_seq;
-        acked.resize(members, 0);
-        acked[member] = acked[member].max(read_seq);
+        leadership.heard_ticks.insert(from, now);
+        let acked = self.reads.acked_seq.entry(from).or_default();
+        *acked = (*acked).max(read_seq);
         self.confirm_reads();
     }
 
-    /// Rounds acknowledged by a majority confirm the reads that waited for
-    /// them.
+    /// Rounds acknowledged by a quorum of every configuration in the window
+    /// confirm the reads that waited for them.
     fn confirm_reads(&mut self) {
-        let members = self.config.members.len();
-        let me = self.member_index(self.config.id);
+        let me = self.config.id;
+        let minority = self.config.planted(PlantedBug::MinorityQuorum);
+        let seq_of = |n: &NodeId| match n {
+            n if *n == me => self.reads.next_seq,
+            n => self.reads.acked_seq.get(n).copied().unwrap_or(0),
+        };
+        let mut majority_seq = u64::MAX;
+        for membership in self.window() {
+            let mut seqs: Vec<u64> = membership.voters().iter().map(seq_of).collect();
+            seqs.sort_unstable_by(|a, b| b.cmp(a));
+            majority_seq = majority_seq.min(seqs[membership.quorum(minority) - 1]);
+        }
         let reads = &mut self.reads;
-        reads.acked_seq.resize(members, 0);
-        reads.acked_seq[me] = reads.next_seq;
-        let mut sorted = reads.acked_seq.clone();
-        sorted.sort_unstable_by(|a, b| b.cmp(a));
-        let majority_seq = sorted[self.config.quorum() - 1];
         while let Some((id, index, seq)) = reads.pending.front().copied() {
             if seq > majority_seq {
                 break;

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::membership::Membership;
 use crate::types::{Ballot, Entry, NodeId, Slot, Value};
 
 /// One durable record.
@@ -71,6 +72,15 @@ pub enum Record {
         /// The last slot the leader of `ballot` re-proposed.
         through: Slot,
     },
+    /// §3.3.6: `membership` governs every slot from `from` on. Written
+    /// inside snapshot files (the decree that chose it may be folded into
+    /// the snapshot), never on its own.
+    Membership {
+        /// The first slot the configuration governs.
+        from: Slot,
+        /// The configuration.
+        membership: Membership,
+    },
 }
 
 /// The durable state a replica restarts from.
@@ -91,6 +101,9 @@ pub struct PersistedState {
     /// Per recovering member: disk number, a ballot every member promised,
     /// and its horizon (`Record::Vouch`).
     pub vouchers: BTreeMap<NodeId, (u64, Ballot, Slot)>,
+    /// Configurations a snapshot recorded, by the first slot each governs
+    /// (`Record::Membership`); empty: the initial one of `Config`.
+    pub memberships: BTreeMap<Slot, Membership>,
 }
 
 impl PersistedState {
@@ -178,6 +191,9 @@ impl PersistedState {
                 if newer {
                     self.vouchers.insert(*node, (*disk, *ballot, *through));
                 }
+            }
+            Record::Membership { from, membership } => {
+                self.memberships.insert(*from, membership.clone());
             }
         }
     }

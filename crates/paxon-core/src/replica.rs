@@ -8,6 +8,7 @@ use crate::action::Action;
 use crate::config::{Config, ConfigError};
 use crate::election::Role;
 use crate::log::Log;
+use crate::membership::{Membership, Memberships};
 use crate::message::Message;
 use crate::read_index::Reads;
 use crate::record::{PersistedState, Record};
@@ -80,6 +81,18 @@ pub struct Replica {
     /// Tick before which a leader does not re-run phase 1 for a recovering
     /// member.
     pub(crate) full_phase1_not_before: u64,
+    /// The configurations, by the first slot each governs (§3.3.6).
+    pub(crate) memberships: Memberships,
+    /// Whether some configuration known included this replica (a replica
+    /// joining a running cluster is not admitted until a decree adds it).
+    pub(crate) admitted: bool,
+    /// Left out of the configuration: the tick of the last contact from a
+    /// peer that lagged behind it (`reconfigure.rs`).
+    pub(crate) retiring: Option<u64>,
+    /// Left out of the configuration and retired: stopped.
+    pub(crate) removed: bool,
+    /// A configuration change waiting for a slot (leader only).
+    pub(crate) queued_reconfig: Option<Membership>,
 }
 
 /// Something that may happen only once a `Persist` is durable.
@@ -123,6 +136,12 @@ impl Replica {
         }
         let log = Log::restore(state.snapshot, state.entries);
         assert!(state.commit >= state.snapshot, "commit below snapshot");
+        let initial = config
+            .initial_membership()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        let memberships = Memberships::from_entries(state.memberships.clone())
+            .unwrap_or_else(|| Memberships::new(initial));
+        let admitted = memberships.knows(config.id);
         let mut replica = Replica {
             rng: Rng::new(seed ^ config.id.0.rotate_left(32)),
             config,
@@ -146,6 +165,11 @@ impl Replica {
             recovery: None,
             vouchers: state.vouchers.clone(),
             full_phase1_not_before: 0,
+            memberships,
+            admitted,
+            retiring: None,
+            removed: false,
+            queued_reconfig: None,
         };
         if state.recovering {
             replica.disk = state.disk;
@@ -239,9 +263,26 @@ impl Replica {
 
     /// A message from peer `from`. A message that could not come from a
     /// correct peer is rejected with an error and changes nothing; the
-    /// driver should drop that peer's connection.
+    /// driver should drop that peer's connection. A message from a replica
+    /// outside every configuration known here (one removed, or one added by
+    /// a decree not learned yet) is ignored but for teaching it the decrees
+    /// it lacks, as is every message once this replica is removed; while it
+    /// retires, it only teaches laggards.
     pub fn handle_message(&mut self, from: NodeId, msg: Message) -> Result<(), MessageError> {
         self.validate_message(from, &msg)?;
+        if self.removed {
+            return Ok(());
+        }
+        if self.retiring.is_some() {
+            if self.teach_laggard(from, &msg) {
+                self.retiring = Some(self.now_ticks);
+            }
+            return Ok(());
+        }
+        if !self.knows(from) {
+            self.teach_laggard(from, &msg);
+            return Ok(());
+        }
         self.dispatch(from, msg);
         self.check_invariants_cheap();
         Ok(())
@@ -274,6 +315,7 @@ impl Replica {
                 amnesia,
             } => {
                 self.handle_heartbeat_ack(from, ballot, read_seq);
+                self.note_amnesia(from, ballot, amnesia);
                 if amnesia != 0 {
                     self.heard_recovering(from, ballot, amnesia);
                 }
@@ -284,12 +326,20 @@ impl Replica {
                 entries,
             } => self.handle_learn(from, first_slot, entries),
             Message::Recovered { .. } => self.handle_recovered(msg),
+            Message::Progress { ballot, commit } => self.handle_progress(from, ballot, commit),
         }
     }
 
     /// One tick of logical time passed.
     pub fn handle_tick(&mut self) {
+        if self.removed {
+            return;
+        }
         self.now_ticks += 1;
+        if self.retiring.is_some() {
+            self.tick_retiring();
+            return;
+        }
         if self.is_leader() {
             self.tick_leader();
         } else {
@@ -381,33 +431,12 @@ impl Replica {
         self.outbox.push_back(Action::Send { to, msg });
     }
 
-    /// Sends `msg` to every other member.
+    /// Sends `msg` to every other voter and learner of the configurations
+    /// governing the window (`reconfigure.rs`).
     pub(crate) fn broadcast(&mut self, msg: Message) {
-        for i in 0..self.config.members.len() {
-            let to = self.config.members[i];
-            if to != self.config.id {
-                self.send(to, msg.clone());
-            }
+        for to in self.window_peers() {
+            self.send(to, msg.clone());
         }
-    }
-
-    /// The other members.
-    pub(crate) fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
-        let id = self.config.id;
-        self.config
-            .members
-            .iter()
-            .copied()
-            .filter(move |m| *m != id)
-    }
-
-    /// Index of `node` in the member list (for vote bitmaps).
-    pub(crate) fn member_index(&self, node: NodeId) -> usize {
-        self.config
-            .members
-            .iter()
-            .position(|m| *m == node)
-            .expect("validated member")
     }
 
     /// A client command for the ledger. Only the leader accepts; commands

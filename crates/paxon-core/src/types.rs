@@ -78,13 +78,16 @@ pub enum Value {
     Noop,
     /// A batch of client commands, opaque to the core, applied in order.
     Batch(Batch),
+    /// §3.3.6: the parliament changes. Chosen in slot `i`, the new
+    /// configuration governs every slot from `i + α` on (`membership.rs`).
+    Reconfigure(crate::membership::Membership),
 }
 
 impl Value {
-    /// Bytes of client payload carried (0 for `Noop`).
+    /// Bytes of client payload carried (0 for `Noop` and `Reconfigure`).
     pub fn payload_bytes(&self) -> usize {
         match self {
-            Value::Noop => 0,
+            Value::Noop | Value::Reconfigure(_) => 0,
             Value::Batch(batch) => batch.payload_bytes(),
         }
     }

@@ -1,5 +1,6 @@
 //! Messages come from the network: they are checked, never trusted.
 
+use crate::membership::MEMBERS_MAX;
 use crate::message::Message;
 use crate::replica::Replica;
 use crate::types::{Ballot, NodeId, Slot};
@@ -7,7 +8,7 @@ use crate::types::{Ballot, NodeId, Slot};
 /// Why a peer's message was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {
-    /// The sender is not a member.
+    /// The sender is this replica, or node 0.
     #[error("message from {0}, which is not a member")]
     UnknownSender(NodeId),
     /// A field no correct peer would send.
@@ -24,7 +25,7 @@ pub enum MessageError {
 
 impl Replica {
     pub(crate) fn validate_message(&self, from: NodeId, msg: &Message) -> Result<(), MessageError> {
-        if from == self.config.id || !self.config.members.contains(&from) {
+        if from == self.config.id || from.0 == 0 {
             return Err(MessageError::UnknownSender(from));
         }
         let fail = |reason| {
@@ -98,16 +99,14 @@ impl Replica {
                 ballot, amnesiacs, ..
             } => {
                 check(self.is_member_ballot(*ballot), "foreign ballot")?;
-                check(
-                    amnesiacs.len() <= self.config.members.len(),
-                    "too many amnesiacs",
-                )?;
+                check(amnesiacs.len() <= MEMBERS_MAX, "too many amnesiacs")?;
                 let ok = amnesiacs
                     .iter()
-                    .all(|(node, disk)| *disk != 0 && self.config.members.contains(node));
-                check(ok, "amnesiac not a member, or disk 0")
+                    .all(|(node, disk)| *disk != 0 && node.0 != 0);
+                check(ok, "amnesiac node 0, or disk 0")
             }
             Message::CatchUp { from_slot } => positive(*from_slot),
+            Message::Progress { ballot, .. } => self.own_ballot(self.config.id, *ballot),
             Message::Learn {
                 first_slot,
                 entries,
@@ -132,8 +131,17 @@ impl Replica {
         check(ballot.node == owner, "ballot of another node")
     }
 
+    /// A ballot some replica may own (a past member's is fine: it may have
+    /// been removed since, §3.3.6).
     fn is_member_ballot(&self, ballot: Ballot) -> bool {
-        ballot.round > 0 && self.config.members.contains(&ballot.node)
+        ballot.round > 0 && ballot.node.0 != 0
+    }
+
+    /// Whether `node` belongs to a configuration known here. A replica not
+    /// yet admitted (joining a running cluster) knows too little to refuse
+    /// anyone but node 0.
+    pub(crate) fn knows(&self, node: NodeId) -> bool {
+        node.0 != 0 && (!self.admitted || self.memberships.knows(node))
     }
 
     fn count_ok(&self, count: u64) -> Result<(), &'static str> {

@@ -9,6 +9,7 @@ use paxon_core::codec::{
 use paxon_core::message::{Message, Vote};
 use paxon_core::record::Record;
 use paxon_core::types::{Ballot, Batch, Entry, NodeId, Slot, Value};
+use paxon_core::Membership;
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -300,6 +301,31 @@ fn huge_counts_and_lengths_fail_as_truncated_without_allocating() {
 }
 
 #[test]
+fn reconfigure_decree_and_membership_record_encode_to_exact_golden_bytes() {
+    let ids = |ids: &[u64]| ids.iter().copied().map(NodeId).collect::<Vec<_>>();
+    let membership = Membership::new(ids(&[3, 1, 2]), ids(&[4])).unwrap();
+    let accept = Message::Accept {
+        ballot: Ballot::new(1, NodeId(1)),
+        first_slot: Slot(5),
+        values: vec![Value::Reconfigure(membership.clone())],
+        commit: Slot(4),
+    };
+    let mut out = Vec::new();
+    encode_message(&accept, &mut out);
+    let v = CODEC_VERSION;
+    assert_eq!(out, [v, 3, 1, 1, 5, 1, 2, 3, 1, 2, 3, 1, 4, 4]);
+    assert_eq!(decode_message(&out), Ok(accept));
+    let record = Record::Membership {
+        from: Slot(69),
+        membership,
+    };
+    let mut payload = Vec::new();
+    assert_eq!(encode_record(&record, &mut payload), 9);
+    assert_eq!(payload, [v, 69, 3, 1, 2, 3, 1, 4]);
+    assert_eq!(decode_record(9, &payload), Ok(record));
+}
+
+#[test]
 fn malformed_frames_are_rejected_with_the_exact_reason() {
     let v = CODEC_VERSION;
     let cases: Vec<(Vec<u8>, DecodeError)> = vec![
@@ -308,7 +334,7 @@ fn malformed_frames_are_rejected_with_the_exact_reason() {
         (vec![2, 8, 1], DecodeError::UnknownVersion(2)),
         (vec![0, 0, 0, 0], DecodeError::UnknownVersion(0)),
         (vec![v, 0, 1], DecodeError::UnknownTag(0)),
-        (vec![v, 11, 1], DecodeError::UnknownTag(11)),
+        (vec![v, 12, 1], DecodeError::UnknownTag(12)),
         (vec![v, 8, 1, 0, 0], DecodeError::TrailingBytes(2)),
         // CatchUp with a cut, an overlong and an overflowing varint.
         (vec![v, 8, 0x81], truncated(1, 0)),
@@ -320,11 +346,25 @@ fn malformed_frames_are_rejected_with_the_exact_reason() {
             cat(&[&[v, 8], &VARINT_U64_MAX[..9], &[0x02]]),
             invalid("a varint past u64::MAX"),
         ),
-        // Accept, ballot 1.1, slot 1, 1 value: an empty batch, or value tag 2.
+        // Accept, ballot 1.1, slot 1, 1 value: an empty batch, or value tag 3.
         (vec![v, 3, 1, 1, 1, 1, 1, 0, 0], invalid("an empty batch")),
         (
-            vec![v, 3, 1, 1, 1, 1, 2, 0],
+            vec![v, 3, 1, 1, 1, 1, 3, 0],
             invalid("an unknown value tag"),
+        ),
+        // Accept of one Reconfigure: voters out of order, none, or a node
+        // both voter and learner.
+        (
+            vec![v, 3, 1, 1, 1, 1, 2, 2, 2, 1, 0, 0],
+            invalid("members not in increasing order"),
+        ),
+        (
+            vec![v, 3, 1, 1, 1, 1, 2, 0, 1, 4, 0],
+            invalid("an impossible configuration"),
+        ),
+        (
+            vec![v, 3, 1, 1, 1, 1, 2, 1, 4, 1, 4, 0],
+            invalid("an impossible configuration"),
         ),
         // Accept of no values, or from slot 0.
         (vec![v, 3, 1, 1, 1, 0, 0], invalid("an empty run of slots")),
@@ -366,7 +406,7 @@ fn malformed_frames_are_rejected_with_the_exact_reason() {
 fn malformed_records_are_rejected_with_the_exact_reason() {
     let cases: Vec<(u8, &[u8], DecodeError)> = vec![
         (0, &[0; 8], DecodeError::UnknownKind(0)),
-        (9, &[CODEC_VERSION, 1], DecodeError::UnknownKind(9)),
+        (10, &[CODEC_VERSION, 1], DecodeError::UnknownKind(10)),
         (4, &[], truncated(1, 0)),
         (4, &[0, 1], DecodeError::UnknownVersion(0)),
         (4, &[CODEC_VERSION, 1, 1], DecodeError::TrailingBytes(1)),
@@ -464,11 +504,23 @@ fn arb_ballot() -> impl Strategy<Value = Ballot> {
     ]
 }
 
+fn arb_membership() -> impl Strategy<Value = Membership> {
+    (
+        prop::collection::btree_set(node(), 1..6),
+        prop::collection::btree_set(node(), 0..3),
+    )
+        .prop_map(|(voters, learners)| {
+            let learners = learners.difference(&voters).copied().collect();
+            Membership::new(voters.into_iter().collect(), learners).expect("valid")
+        })
+}
+
 fn arb_value() -> impl Strategy<Value = Value> {
     let command = prop::collection::vec(any::<u8>(), 0..12).prop_map(Bytes::from);
     prop_oneof![
         1 => Just(Value::Noop),
         3 => prop::collection::vec(command, 1..5).prop_map(|c| Value::Batch(Batch::new(c))),
+        1 => arb_membership().prop_map(Value::Reconfigure),
     ]
 }
 
@@ -556,6 +608,7 @@ fn arb_message() -> impl Strategy<Value = Message> {
                     .collect(),
             }),
         slot().prop_map(|from_slot| Message::CatchUp { from_slot }),
+        (arb_ballot(), slot()).prop_map(|(ballot, commit)| Message::Progress { ballot, commit }),
         (
             decree_slot(),
             prop::collection::vec((arb_ballot(), arb_value()), 1..5)
@@ -594,6 +647,8 @@ fn arb_record() -> impl Strategy<Value = Record> {
                 through: Slot(through),
             }
         ),
+        (decree_slot(), arb_membership())
+            .prop_map(|(from, membership)| Record::Membership { from, membership }),
     ]
 }
 

@@ -295,14 +295,17 @@ fn catch_up_below_the_snapshot_asks_the_driver_for_the_law_book() {
 }
 
 #[test]
-fn message_from_a_stranger_or_with_a_forged_ballot_is_rejected() {
+fn message_from_a_stranger_is_ignored_and_a_forged_ballot_rejected() {
     let mut replica = replica(N1, PersistedState::default());
     drain(&mut replica);
     let prepare = Message::Prepare {
         ballot: b(1, NodeId(9)),
         from_slot: Slot(1),
     };
-    assert!(replica.handle_message(NodeId(9), prepare.clone()).is_err());
+    // §3.3.6: n9 is in no configuration known here (removed, or added by a
+    // decree not learned yet): ignored, not an error.
+    assert_eq!(replica.handle_message(NodeId(9), prepare.clone()), Ok(()));
+    assert!(replica.handle_message(NodeId(0), prepare.clone()).is_err());
     assert!(
         replica.handle_message(N2, prepare).is_err(),
         "ballot of another node"
@@ -369,10 +372,17 @@ fn config_validation_names_the_bad_setting() {
         err.to_string(),
         "invalid paxon-core config: election_timeout_ticks (3) must be at least twice heartbeat_interval_ticks (2)"
     );
-    let config = Config::new(NodeId(4), vec![N1, N2]);
+    let mut config = Config::new(NodeId(4), vec![N1, N2]);
+    assert_eq!(config.validate(), Ok(()), "a joining replica is in no list");
+    config.learners = vec![N2];
     assert_eq!(
         config.validate().unwrap_err().to_string(),
-        "invalid paxon-core config: n4 is not among the members"
+        "invalid paxon-core config: initial configuration: n2 appears more than once"
+    );
+    let config = Config::new(N1, vec![]);
+    assert_eq!(
+        config.validate().unwrap_err().to_string(),
+        "invalid paxon-core config: initial configuration: a configuration needs at least one voter"
     );
 }
 

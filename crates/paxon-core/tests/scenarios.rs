@@ -257,7 +257,10 @@ fn laggard_behind_the_snapshot_is_sent_the_law_book() {
     let (_, to, slot) = cluster.snapshots_needed[0];
     assert_eq!(to, laggard);
     assert!(slot >= Slot(10));
-    assert!(cluster.replica_mut(laggard).install_snapshot(slot));
+    let memberships = cluster.replica(leader).memberships().clone();
+    assert!(cluster
+        .replica_mut(laggard)
+        .install_snapshot(slot, &memberships));
     cluster.drain(laggard);
     assert_eq!(cluster.replica(laggard).applied(), slot);
     cluster.propose(leader, "after");
@@ -304,7 +307,7 @@ fn queued_commands_are_batched_into_decrees() {
         .values()
         .filter_map(|v| match v {
             Value::Batch(batch) => Some(batch.commands().len()),
-            Value::Noop => None,
+            Value::Noop | Value::Reconfigure(_) => None,
         })
         .collect();
     assert_eq!(sizes, vec![64, 64, 64, 8]);

@@ -217,9 +217,9 @@ impl Disk {
         }
     }
 
-    /// The newest snapshot on disk, read back to ship to a peer: its slot
-    /// and the state machine's bytes.
-    pub fn load_snapshot(&self) -> Result<Option<(Slot, Bytes)>, String> {
+    /// The newest snapshot on disk, read back to ship to a peer: its slot,
+    /// the core's records and the state machine's bytes.
+    pub fn load_snapshot(&self) -> Result<Option<(Slot, Vec<Record>, Bytes)>, String> {
         let Some(saved) = self.ledger.load_snapshot().map_err(|e| e.to_string())? else {
             return Ok(None);
         };
@@ -228,7 +228,7 @@ impl Disk {
             Record::Snapshot { slot } => Some(*slot),
             _ => None,
         });
-        Ok(slot.map(|slot| (slot, state)))
+        Ok(slot.map(|slot| (slot, core, state)))
     }
 
     /// Saves the law book and drops the ledger it covers, before it
@@ -390,7 +390,7 @@ mod tests {
         disk.finish_saving();
         assert!(!disk.is_saving());
         let shipped = disk.load_snapshot().unwrap();
-        assert_eq!(shipped, Some((Slot(2), the_store.clone())));
+        assert_eq!(shipped, Some((Slot(2), core.to_vec(), the_store.clone())));
         drop(disk);
 
         let (tx, _events) = mpsc::unbounded_channel();

@@ -31,6 +31,27 @@ pub enum ServeError {
     /// The member is shutting down.
     #[error("etcdserver: server stopped")]
     Stopped,
+    /// This member does not lead; configuration changes go to the leader.
+    #[error("etcdserver: not leader")]
+    NotLeader,
+    /// No such member in the configuration.
+    #[error("etcdserver: member not found")]
+    MemberNotFound,
+    /// Promoting a member that already votes.
+    #[error("etcdserver: can only promote a learner member")]
+    MemberNotLearner,
+    /// Promoting a learner that has not caught up (or recovered).
+    #[error("etcdserver: can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
+    /// The change would leave too few started voters for a quorum, or
+    /// no voter at all.
+    #[error("etcdserver: re-configuration failed due to not enough started members")]
+    NotEnoughStarted,
+    /// An earlier change has not taken effect yet (Paxon's own message:
+    /// etcd's raft drops a second pending change and the request times
+    /// out).
+    #[error("etcdserver: a configuration change is already in progress")]
+    ReconfigurationPending,
     /// The state machine refused the request.
     #[error("{0}")]
     Kv(#[from] paxon_kv::KvError),
@@ -43,7 +64,13 @@ impl From<ServeError> for Status {
             | ServeError::LeaderChanged
             | ServeError::Timeout
             | ServeError::TimeoutLeaderFailed
-            | ServeError::Stopped => Code::Unavailable,
+            | ServeError::Stopped
+            | ServeError::NotLeader
+            | ServeError::ReconfigurationPending => Code::Unavailable,
+            ServeError::MemberNotFound => Code::NotFound,
+            ServeError::MemberNotLearner
+            | ServeError::LearnerNotReady
+            | ServeError::NotEnoughStarted => Code::FailedPrecondition,
             ServeError::TooLarge => Code::InvalidArgument,
             ServeError::TooManyRequests | ServeError::NoSpace => Code::ResourceExhausted,
             ServeError::Kv(kv) => kv_code(kv),

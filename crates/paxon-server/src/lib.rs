@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod password;
 pub mod peer;
 pub mod probe;
+pub mod reconfig;
 mod serve;
 pub mod state;
 pub mod tls;

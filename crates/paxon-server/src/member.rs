@@ -65,6 +65,13 @@ pub enum ClientOp {
         /// Where the answer goes.
         reply: oneshot::Sender<StatusInfo>,
     },
+    /// `MemberRemove` or `MemberPromote` (`reconfig.rs`).
+    Reconfigure {
+        /// The change.
+        change: crate::reconfig::MemberChange,
+        /// Where the answer goes.
+        reply: crate::reconfig::ChangeReply,
+    },
     /// etcd's `HashKV` of this member's store at `revision` (0: current),
     /// with the ballot round.
     HashKv {
@@ -102,6 +109,8 @@ pub struct StatusInfo {
     pub client_urls: BTreeMap<NodeId, String>,
     /// Raised alarms, as this member applied them.
     pub alarms: Vec<paxon_kv::AlarmMember>,
+    /// The configurations known, by the first slot each governs.
+    pub memberships: paxon_core::Memberships,
 }
 
 /// Where a write's answer goes: the response and the ballot round.
@@ -132,7 +141,7 @@ enum ReadWaiter {
 /// The driver.
 pub struct Member {
     me: NodeId,
-    replica: Replica,
+    pub(crate) replica: Replica,
     disk: Disk,
     machine: StateMachine,
     transport: Transport,
@@ -179,6 +188,8 @@ pub struct Member {
     metrics: Arc<Metrics>,
     /// Round-trip probes of the peers.
     prober: Prober,
+    /// Configuration changes proposed here, waiting to be applied.
+    pub(crate) reconfig: crate::reconfig::Waiting,
 }
 
 impl Member {
@@ -221,6 +232,7 @@ impl Member {
             lease_clock: LeaseClock::new(),
             metrics,
             prober: Prober::new(Instant::now()),
+            reconfig: Default::default(),
         }
     }
 
@@ -450,6 +462,7 @@ impl Member {
             ClientOp::Status { reply } => {
                 let _ = reply.send(self.status());
             }
+            ClientOp::Reconfigure { change, reply } => self.reconfigure(change, reply),
             ClientOp::HashKv { revision, reply } => {
                 let _ = reply.send(self.termed(self.machine.hash_kv(revision)));
             }
@@ -476,6 +489,7 @@ impl Member {
             db_size: self.machine.size_bytes(),
             client_urls: self.client_urls.clone(),
             alarms: self.machine.alarms(),
+            memberships: self.replica.memberships().clone(),
         }
     }
 
@@ -607,9 +621,18 @@ impl Member {
             },
             Action::ProposalsDropped { commands } => self.dropped(commands),
             Action::SnapshotNeeded { to, .. } => self.send_snapshot(to),
+            Action::Removed { at } => {
+                // Every record the core asked for was made durable before
+                // this action (the ledger writes each Persist at once).
+                tracing::warn!(%at, "removed from the cluster; stopping");
+                std::process::exit(0);
+            }
             Action::LeaderChanged { leader, ballot } => {
                 tracing::info!(?leader, %ballot, "leader changed");
                 self.metrics.leader_seen(leader, ballot.round);
+                if leader != Some(self.me) {
+                    self.reconfigure_abandoned();
+                }
                 self.fail_forwards_not_to(leader);
                 if leader == Some(self.me) {
                     let promote = self.lease_clock.promote();
@@ -656,6 +679,9 @@ impl Member {
             "slots are applied in order"
         );
         self.machine_applied = slot;
+        if let Value::Reconfigure(membership) = &value {
+            self.reconfigured(membership);
+        }
         if let Value::Batch(batch) = value {
             self.metrics
                 .batch_size
@@ -788,9 +814,9 @@ impl Member {
         }
     }
 
-    /// Ships the newest durable snapshot to `to`, read back from disk
-    /// unless a transfer of it is under way (the store is not kept encoded
-    /// in memory).
+    /// Ships the newest durable snapshot to `to` with the configurations
+    /// it recorded, read back from disk unless a transfer of it is under
+    /// way (the store is not kept encoded in memory).
     fn send_snapshot(&mut self, to: NodeId) {
         if self.disk.is_saving() {
             self.laggards.insert(to);
@@ -799,7 +825,9 @@ impl Member {
         let snapshot = match self.outgoing.state_at(self.saved_slot) {
             Some(state) => Some((self.saved_slot, state)),
             None => match self.disk.load_snapshot() {
-                Ok(snapshot) => snapshot,
+                Ok(snapshot) => snapshot.map(|(slot, core, state)| {
+                    (slot, crate::reconfig::wrap_snapshot(&core, &state))
+                }),
                 Err(error) => {
                     tracing::warn!(%error, "cannot read the snapshot back for a laggard");
                     return;
@@ -818,11 +846,16 @@ impl Member {
         if slot <= self.machine_applied || self.replica.is_leader() {
             return;
         }
+        let unwrapped = crate::reconfig::unwrap_snapshot(&state);
+        let Some((memberships, state)) = unwrapped else {
+            tracing::warn!(%slot, "a peer sent a snapshot that does not decode");
+            return;
+        };
         let Ok(machine) = StateMachine::restore(&state, self.machine.limits()) else {
             tracing::warn!(%slot, "a peer sent a snapshot that does not decode");
             return;
         };
-        if !self.replica.install_snapshot(slot) {
+        if !self.replica.install_snapshot(slot, &memberships) {
             return;
         }
         self.machine.install(machine);

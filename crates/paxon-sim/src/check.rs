@@ -98,12 +98,15 @@ impl Sim {
         }
     }
 
-    /// An acknowledged write is durable on a majority: each holds the
-    /// chosen decree of its slot on disk, or a snapshot past it.
+    /// An acknowledged write is durable on a majority of the voters of the
+    /// configuration governing its slot: each holds the chosen decree of
+    /// its slot on disk, or a snapshot past it.
     pub(crate) fn check_durable_on_majority(&mut self, id: NodeId, slot: Slot, value: &Value) {
-        let holders = self
-            .nodes
-            .values()
+        let replica = self.nodes[&id].replica.as_ref().expect("applies");
+        let voters = replica.memberships().at(slot).voters().to_vec();
+        let holders = voters
+            .iter()
+            .map(|voter| &self.nodes[voter])
             .filter(|node| {
                 // A disk wiped since (an operator's error, not the
                 // protocol's) counts with what it held.
@@ -119,7 +122,7 @@ impl Sim {
                     })
             })
             .count();
-        let quorum = self.nodes.len() / 2 + 1;
+        let quorum = voters.len() / 2 + 1;
         if holders < quorum {
             let message = format!("{id} acknowledged {slot} held durably by {holders} replicas");
             self.fail("durable on a majority before acknowledged", message);

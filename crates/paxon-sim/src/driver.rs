@@ -1,7 +1,7 @@
 //! What each simulated process does with an event: the driver of the core
 //! (as `paxon-server` will be, minus threads and sockets) and the clients.
 
-use paxon_core::{Action, Message, NodeId, ReadId, Slot, Value};
+use paxon_core::{Action, Memberships, Message, NodeId, ReadId, Slot, Value};
 
 use crate::client::{self, Answer, Outstanding, REQUEST_TIMEOUT};
 use crate::kv::{Command, Reply, Request, RequestId, Store};
@@ -22,7 +22,12 @@ impl Sim {
         }
         match event {
             Event::Deliver { from, to, msg } => self.deliver(from, to, msg),
-            Event::DeliverSnapshot { to, slot, store } => self.install_snapshot(to, slot, store),
+            Event::DeliverSnapshot {
+                to,
+                slot,
+                store,
+                memberships,
+            } => self.install_snapshot(to, slot, store, &memberships),
             Event::Request {
                 client,
                 to,
@@ -55,7 +60,7 @@ impl Sim {
     pub(crate) fn start_node(&mut self, id: NodeId) {
         let seed = self.rng.next_u64();
         let node = self.nodes.get_mut(&id).expect("member");
-        if node.is_up() || node.refused.is_some() {
+        if node.is_up() || node.refused.is_some() || node.removed {
             return;
         }
         if let Err(error) = node.start(seed) {
@@ -199,13 +204,19 @@ impl Sim {
         self.drain(id);
     }
 
-    fn install_snapshot(&mut self, to: NodeId, slot: Slot, store: Store) {
+    fn install_snapshot(
+        &mut self,
+        to: NodeId,
+        slot: Slot,
+        store: Store,
+        memberships: &Memberships,
+    ) {
         self.trace.step(&[5, to.0, slot.0]);
         let node = self.nodes.get_mut(&to).expect("member");
         let Some(replica) = node.replica.as_mut() else {
             return;
         };
-        if node.storage.has_unsynced() || !replica.install_snapshot(slot) {
+        if node.storage.has_unsynced() || !replica.install_snapshot(slot, memberships) {
             return;
         }
         node.store = store;
@@ -263,8 +274,11 @@ impl Sim {
             }
             Action::SnapshotNeeded { to, .. } => {
                 let (slot, store) = self.nodes[&id].snapshot.clone();
-                self.send_snapshot(to, slot, store);
+                let replica = self.nodes[&id].replica.as_ref().expect("up");
+                let memberships = replica.memberships().clone();
+                self.send_snapshot(to, slot, store, memberships);
             }
+            Action::Removed { at } => self.retire(id, at),
             Action::LeaderChanged { leader, ballot } => {
                 self.trace
                     .line(|| format!("t={} {id} leader now {leader:?} ({ballot})", self.now));
@@ -292,14 +306,20 @@ impl Sim {
         }
     }
 
-    fn send_snapshot(&mut self, to: NodeId, slot: Slot, store: Store) {
+    fn send_snapshot(&mut self, to: NodeId, slot: Slot, store: Store, memberships: Memberships) {
         if slot == Slot(0) {
             return;
         }
         let delay = self
             .rng
             .range(self.swarm.delay_min, self.swarm.delay_max * 4 + 1);
-        self.schedule(delay, Event::DeliverSnapshot { to, slot, store });
+        let event = Event::DeliverSnapshot {
+            to,
+            slot,
+            store,
+            memberships,
+        };
+        self.schedule(delay, event);
     }
 
     fn apply(&mut self, id: NodeId, slot: Slot, value: Value) {
@@ -360,6 +380,11 @@ impl Sim {
         self.trace.step(&[6, u64::from(client), to.0, seq]);
         let waiting = Waiting { client, seq };
         let node = self.nodes.get_mut(&to).expect("member");
+        if node.removed {
+            // The process exited: the client's connection is refused.
+            self.answer(waiting, Answer::NotLeader(None));
+            return;
+        }
         let Some(replica) = node.replica.as_mut() else {
             return;
         };
@@ -444,7 +469,10 @@ impl Sim {
     }
 
     pub(crate) fn random_node(&mut self) -> NodeId {
-        NodeId(self.rng.range(1, self.options.nodes + 1))
+        NodeId(
+            self.rng
+                .range(1, self.options.nodes + self.options.spares + 1),
+        )
     }
 
     /// A client wakes: after thinking it sends a new request; at a
@@ -460,8 +488,9 @@ impl Sim {
                 c.unknown += 1;
                 c.leader_hint = None;
                 // A node that stayed silent may be down: try another.
-                let others = self.options.nodes.saturating_sub(1).max(1);
-                let next = (silent.0 + self.rng.range(0, others)) % self.options.nodes + 1;
+                let all = self.options.nodes + self.options.spares;
+                let others = all.saturating_sub(1).max(1);
+                let next = (silent.0 + self.rng.range(0, others)) % all + 1;
                 self.clients[client as usize].leader_hint = Some(NodeId(next));
             }
             (None, None) => {}
@@ -528,5 +557,6 @@ fn kind_code(msg: &Message) -> u64 {
         Message::CatchUp { .. } => 8,
         Message::Learn { .. } => 9,
         Message::Recovered { .. } => 10,
+        Message::Progress { .. } => 11,
     }
 }

@@ -30,6 +30,9 @@ impl Sim {
         if faults.wipes {
             kinds.push(6);
         }
+        if faults.reconfigurations {
+            kinds.extend([7, 7]);
+        }
         if kinds.is_empty() {
             return;
         }
@@ -41,7 +44,8 @@ impl Sim {
             3 => self.flap(),
             4 => self.pause(),
             5 => self.flip_bit(),
-            _ => self.wipe(),
+            6 => self.wipe(),
+            _ => self.reconfigure(),
         }
     }
 

@@ -24,6 +24,7 @@ mod leases;
 pub mod network;
 pub mod node;
 pub mod options;
+mod reconfig;
 mod sim;
 pub mod storage;
 pub mod trace;

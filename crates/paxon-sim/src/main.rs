@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use paxon_sim::{run_seed, FaultMix, Options, Outcome, Report};
 
-const USAGE: &str = "usage: paxon-sim [--seeds A..B | --replay SEED] [--nodes N] [--steps N]
+const USAGE: &str =
+    "usage: paxon-sim [--seeds A..B | --replay SEED] [--nodes N] [--spares N] [--steps N]
                  [--clients N] [--faults all|none|network,partitions,crashes,clocks,bit-flips,wipes]
                  [--no-leases] [--planted-bug N] [--threads N] [--verbose]";
 
@@ -42,6 +43,7 @@ fn parse_args() -> Result<Args, String> {
                 args.verbose = true;
             }
             "--nodes" => args.options.nodes = parse_num(&value()?)?,
+            "--spares" => args.options.spares = parse_num(&value()?)?,
             "--steps" => args.options.steps = parse_num(&value()?)?,
             "--clients" => args.options.clients = parse_num(&value()?)? as u32,
             "--faults" => args.options.faults = FaultMix::parse(&value()?)?,
@@ -53,8 +55,8 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }
-    if !(1..=64).contains(&args.options.nodes) {
-        return Err("--nodes must be between 1 and 64".into());
+    if !(1..=64).contains(&args.options.nodes) || args.options.nodes + args.options.spares > 64 {
+        return Err("--nodes must be between 1 and 64, with --spares at most 64 in all".into());
     }
     Ok(args)
 }
@@ -73,8 +75,8 @@ fn parse_range(text: &str) -> Result<Range<u64>, String> {
 fn replay_command(args: &Args, seed: u64) -> String {
     let o = &args.options;
     let mut command = format!(
-        "cargo run -p paxon-sim --release -- --replay {seed} --nodes {} --steps {} --clients {}",
-        o.nodes, o.steps, o.clients
+        "cargo run -p paxon-sim --release -- --replay {seed} --nodes {} --spares {} --steps {} --clients {}",
+        o.nodes, o.spares, o.steps, o.clients
     );
     if let Some(bug) = o.planted_bug {
         command = command.replace("-p paxon-sim", "-p paxon-sim --features planted-bugs");

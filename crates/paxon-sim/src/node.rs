@@ -56,6 +56,8 @@ pub struct Node {
     pub wiped: bool,
     /// What its disk held durably when it was wiped.
     pub durable_before_wipe: Option<paxon_core::PersistedState>,
+    /// It left the configuration and stopped for good (`Action::Removed`).
+    pub removed: bool,
 }
 
 impl Node {
@@ -79,6 +81,7 @@ impl Node {
             bit_flipped: false,
             wiped: false,
             durable_before_wipe: None,
+            removed: false,
         }
     }
 

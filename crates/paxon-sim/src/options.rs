@@ -23,6 +23,10 @@ pub struct FaultMix {
     /// error): it restarts with an empty disk and must not vote with
     /// amnesia.
     pub wipes: bool,
+    /// The leader is asked to change the configuration (§3.3.6): add a
+    /// spare as learner, promote a learner, remove a member, or replace a
+    /// voter by a learner in one decree.
+    pub reconfigurations: bool,
 }
 
 impl FaultMix {
@@ -34,6 +38,7 @@ impl FaultMix {
         clocks: true,
         bit_flips: true,
         wipes: true,
+        reconfigurations: true,
     };
 
     /// No faults at all.
@@ -44,10 +49,12 @@ impl FaultMix {
         clocks: false,
         bit_flips: false,
         wipes: false,
+        reconfigurations: false,
     };
 
     /// Parses a comma-separated list (`all`, `none`, `network`,
-    /// `partitions`, `crashes`, `clocks`, `bit-flips`, `wipes`).
+    /// `partitions`, `crashes`, `clocks`, `bit-flips`, `wipes`,
+    /// `reconfigurations`).
     pub fn parse(text: &str) -> Result<FaultMix, String> {
         let mut mix = FaultMix::NONE;
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -60,6 +67,7 @@ impl FaultMix {
                 "clocks" => mix.clocks = true,
                 "bit-flips" => mix.bit_flips = true,
                 "wipes" => mix.wipes = true,
+                "reconfigurations" => mix.reconfigurations = true,
                 other => return Err(format!("unknown fault class `{other}`")),
             }
         }
@@ -70,8 +78,11 @@ impl FaultMix {
 /// Settings of a run, shared by every seed.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Replicas in the cluster.
+    /// Voters of the initial configuration.
     pub nodes: u64,
+    /// Replicas running from the start outside the configuration, ready to
+    /// be added (`reconfigurations`).
+    pub spares: u64,
     /// Events in the safety phase (faults on).
     pub steps: u64,
     /// Concurrent simulated clients.
@@ -93,6 +104,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             nodes: 3,
+            spares: 3,
             steps: 10_000,
             clients: 6,
             keys: 4,
@@ -145,6 +157,7 @@ impl Swarm {
             clocks: allowed.clocks && coin(50),
             bit_flips: allowed.bit_flips && coin(20),
             wipes: allowed.wipes && coin(50),
+            reconfigurations: allowed.reconfigurations && coin(60),
         };
         let torn_writes = coin(50);
         let announce_commit_at_once = coin(50);
@@ -161,7 +174,7 @@ impl Swarm {
         };
         let delay_min = pick(rng, &[50, 200, 500]);
         let delay_max = delay_min * pick(rng, &[2, 5, 20]);
-        let tick_micros = (0..options.nodes)
+        let tick_micros = (0..options.nodes + options.spares)
             .map(|_| match faults.clocks {
                 true => rng.range(600, 1_600),
                 false => 1_000,

@@ -1,11 +1,11 @@
 //! The event loop: one queue of timed events, one seeded random source,
 //! a safety phase with faults and a liveness phase without.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use paxon_core::{Ballot, Config, Message, NodeId, Rng, Slot, Value};
+use paxon_core::{Ballot, Config, Memberships, Message, NodeId, Rng, Slot, Value};
 
 use crate::client::{Answer, Client, KvHistory};
 use crate::kv::{Request, Store};
@@ -28,6 +28,7 @@ pub(crate) enum Event {
         to: NodeId,
         slot: Slot,
         store: Store,
+        memberships: Memberships,
     },
     /// A client request arrives at a node.
     Request {
@@ -105,6 +106,10 @@ pub struct Report {
     pub faults: u64,
     /// Slots chosen.
     pub slots: u64,
+    /// Configuration changes chosen (§3.3.6).
+    pub reconfigurations: u64,
+    /// Replicas that left the configuration and stopped.
+    pub removed: u64,
     /// Ticks from the heal to the last client's first completed request.
     pub liveness_ticks: u64,
     /// The last steps, in words (when the run failed or was verbose).
@@ -137,6 +142,9 @@ pub(crate) struct Sim {
     pub(crate) faults_injected: u64,
     pub(crate) failure: Option<Failure>,
     pub(crate) seed: u64,
+    /// Replicas ever proposed as members (the initial voters included): a
+    /// spare is added at most once, a removed member never comes back.
+    pub(crate) enlisted: BTreeSet<NodeId>,
 }
 
 /// Runs one seed under `options`.
@@ -160,11 +168,12 @@ impl Sim {
         let mut rng = Rng::new(seed);
         let swarm = Swarm::draw(&options, &mut rng);
         let members: Vec<NodeId> = (1..=options.nodes).map(NodeId).collect();
+        let everyone = (1..=options.nodes + options.spares).map(NodeId);
         let mut nodes = BTreeMap::new();
-        for (i, id) in members.iter().enumerate() {
-            let mut config = core_config(*id, &members, &options);
+        for (i, id) in everyone.enumerate() {
+            let mut config = core_config(id, &members, &options);
             config.announce_commit_at_once = swarm.announce_commit_at_once;
-            nodes.insert(*id, Node::new(*id, config, swarm.tick_micros[i]));
+            nodes.insert(id, Node::new(id, config, swarm.tick_micros[i]));
         }
         let clients = (0..options.clients)
             .map(|c| Client::new(c, options.keys))
@@ -188,6 +197,7 @@ impl Sim {
             faults_injected: 0,
             failure: None,
             seed,
+            enlisted: members.into_iter().collect(),
             options,
         }
     }
@@ -285,6 +295,12 @@ impl Sim {
             unknown: self.clients.iter().map(|c| c.unknown).sum(),
             faults: self.faults_injected,
             slots: self.chosen.len() as u64,
+            reconfigurations: self
+                .chosen
+                .values()
+                .filter(|v| matches!(v, Value::Reconfigure(_)))
+                .count() as u64,
+            removed: self.nodes.values().filter(|n| n.removed).count() as u64,
             liveness_ticks: self.healed_at.map_or(0, |h| (self.now - h) / tick),
             trace_tail: self.trace.tail(),
         }

@@ -58,6 +58,26 @@ fn two_hundred_seeds_of_five_replicas_with_every_fault_class_pass_every_checker(
     assert_all_pass(&options, &run_many(&options, 0..200));
 }
 
+/// §3.3.6: learners added, promoted and removed, voters replaced, among
+/// crashes, partitions and a lossy network; every checker still passes.
+#[test]
+fn reconfigurations_among_crashes_and_partitions_pass_every_checker() {
+    let options = Options {
+        faults: FaultMix::parse("network,partitions,crashes,reconfigurations").unwrap(),
+        ..Options::default()
+    };
+    let reports = run_many(&options, 0..300);
+    assert_all_pass(&options, &reports);
+    let changes: u64 = reports.iter().map(|r| r.reconfigurations).sum();
+    let removed: u64 = reports.iter().map(|r| r.removed).sum();
+    assert!(
+        changes > 200,
+        "configuration changes were chosen: {changes}"
+    );
+    assert!(removed > 10, "removed replicas stopped: {removed}");
+    println!("{changes} configuration changes, {removed} replicas removed");
+}
+
 #[test]
 fn without_faults_every_seed_makes_progress_and_never_loses_an_answer() {
     let options = Options {

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use paxon_core::{
-    Action, Config, Message, NodeId, PersistToken, PersistedState, ReadId, Record, Replica, Rng,
-    Slot, Value,
+    Action, Config, Memberships, Message, NodeId, PersistToken, PersistedState, ReadId, Record,
+    Replica, Rng, Slot, Value,
 };
 
 /// A message on the wire.
@@ -28,7 +28,12 @@ pub struct Disk {
 }
 
 pub struct Cluster {
+    /// Every replica that was ever started (ticked in this order).
     pub members: Vec<NodeId>,
+    /// The voters of the configuration the ledger starts with.
+    pub initial: Vec<NodeId>,
+    /// Replicas that left the configuration and stopped (`Action::Removed`).
+    pub removed: BTreeSet<NodeId>,
     pub replicas: BTreeMap<NodeId, Replica>,
     pub disks: BTreeMap<NodeId, Disk>,
     pub network: VecDeque<Envelope>,
@@ -73,6 +78,8 @@ impl Cluster {
         let members: Vec<NodeId> = (1..=n).map(NodeId).collect();
         let mut cluster = Cluster {
             members: members.clone(),
+            initial: members.clone(),
+            removed: BTreeSet::new(),
             replicas: BTreeMap::new(),
             disks: BTreeMap::new(),
             network: VecDeque::new(),
@@ -98,7 +105,7 @@ impl Cluster {
     }
 
     pub fn config(&self, id: NodeId) -> Config {
-        let mut config = Config::new(id, self.members.clone());
+        let mut config = Config::new(id, self.initial.clone());
         config.election_timeout_ticks = 10;
         config.heartbeat_interval_ticks = 2;
         config.accept_retry_ticks = 4;
@@ -119,6 +126,21 @@ impl Cluster {
         self.replicas.insert(id, replica);
         self.applied.insert(id, BTreeMap::new());
         self.down.remove(&id);
+        self.drain(id);
+    }
+
+    /// Starts a new replica `id` on an empty disk, outside the initial
+    /// configuration: it joins once a decree adds it.
+    pub fn join(&mut self, id: NodeId) {
+        assert!(!self.members.contains(&id));
+        self.members.push(id);
+        self.disks.insert(id, Disk::default());
+        let seed = self.seed.wrapping_mul(31).wrapping_add(self.restarts);
+        self.restarts += 1;
+        let state = PersistedState::empty_disk();
+        let replica = Replica::new(self.config(id), state, seed).expect("valid config");
+        self.replicas.insert(id, replica);
+        self.applied.insert(id, BTreeMap::new());
         self.drain(id);
     }
 
@@ -195,8 +217,12 @@ impl Cluster {
             Action::SnapshotNeeded { to, snapshot_slot } => {
                 self.snapshots_needed.push((id, to, snapshot_slot));
                 if self.ship_snapshots {
-                    self.ship_snapshot(to, snapshot_slot);
+                    let memberships = self.replicas[&id].memberships().clone();
+                    self.ship_snapshot(to, snapshot_slot, &memberships);
                 }
+            }
+            Action::Removed { .. } => {
+                self.removed.insert(id);
             }
             Action::ProposalsDropped { .. } | Action::LeaderChanged { .. } => {}
         }
@@ -219,11 +245,11 @@ impl Cluster {
     }
 
     /// The law book reaches `to` at once (transfer is the driver's job).
-    fn ship_snapshot(&mut self, to: NodeId, slot: Slot) {
+    fn ship_snapshot(&mut self, to: NodeId, slot: Slot, memberships: &Memberships) {
         let Some(replica) = self.replicas.get_mut(&to) else {
             return;
         };
-        if replica.install_snapshot(slot) {
+        if replica.install_snapshot(slot, memberships) {
             self.applied.get_mut(&to).unwrap().clear();
             self.drain(to);
         }
@@ -334,7 +360,7 @@ impl Cluster {
         self.applied[&id]
             .values()
             .flat_map(|value| match value {
-                Value::Noop => vec![],
+                Value::Noop | Value::Reconfigure(_) => vec![],
                 Value::Batch(batch) => batch
                     .commands()
                     .iter()

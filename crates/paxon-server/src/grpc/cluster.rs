@@ -9,7 +9,9 @@ use tonic::{Request, Response, Status};
 use super::unimplemented::NoStream;
 use super::Handle;
 use crate::member::{ClientOp, StatusInfo};
+use crate::reconfig::MemberChange;
 use crate::state::Hashed;
+use paxon_core::{Membership, NodeId};
 
 impl Handle {
     async fn hash_kv_at(&self, revision: i64) -> Result<(Hashed, u64), Status> {
@@ -27,29 +29,8 @@ impl pb::cluster_server::Cluster for Handle {
         _: Request<pb::MemberListRequest>,
     ) -> Result<Response<pb::MemberListResponse>, Status> {
         let status = self.status().await?;
-        let mut members: Vec<_> = self.cluster.members.iter().collect();
-        members.sort_by_key(|m| m.id);
-        let members = members
-            .into_iter()
-            .map(|m| {
-                let client_urls = if m.id == self.cluster.me {
-                    self.cluster.client_urls.clone()
-                } else {
-                    status
-                        .client_urls
-                        .get(&m.id)
-                        .map(|urls| urls.split(',').map(str::to_string).collect())
-                        .unwrap_or_default()
-                };
-                pb::Member {
-                    id: m.id.0,
-                    name: m.name.clone(),
-                    peer_ur_ls: m.peer_urls.clone(),
-                    client_ur_ls: client_urls,
-                    is_learner: false,
-                }
-            })
-            .collect();
+        let (_, latest) = status.memberships.latest();
+        let members = self.members_of(latest, &status);
         Ok(Response::new(pb::MemberListResponse {
             header: Some(self.header(status.revision, status.term)),
             members,
@@ -63,11 +44,18 @@ impl pb::cluster_server::Cluster for Handle {
         Err(unimplemented("Cluster.MemberAdd"))
     }
 
+    /// §3.3.6: the configuration without the member, chosen as a decree;
+    /// answered once applied here (it takes effect α slots later).
     async fn member_remove(
         &self,
-        _: Request<pb::MemberRemoveRequest>,
+        request: Request<pb::MemberRemoveRequest>,
     ) -> Result<Response<pb::MemberRemoveResponse>, Status> {
-        Err(unimplemented("Cluster.MemberRemove"))
+        let id = NodeId(request.into_inner().id);
+        let (members, header) = self.change_membership(MemberChange::Remove(id)).await?;
+        Ok(Response::new(pb::MemberRemoveResponse {
+            header: Some(header),
+            members,
+        }))
     }
 
     async fn member_update(
@@ -77,11 +65,61 @@ impl pb::cluster_server::Cluster for Handle {
         Err(unimplemented("Cluster.MemberUpdate"))
     }
 
+    /// A learner becomes a voter, once caught up with the leader.
     async fn member_promote(
         &self,
-        _: Request<pb::MemberPromoteRequest>,
+        request: Request<pb::MemberPromoteRequest>,
     ) -> Result<Response<pb::MemberPromoteResponse>, Status> {
-        Err(unimplemented("Cluster.MemberPromote"))
+        let id = NodeId(request.into_inner().id);
+        let (members, header) = self.change_membership(MemberChange::Promote(id)).await?;
+        Ok(Response::new(pb::MemberPromoteResponse {
+            header: Some(header),
+            members,
+        }))
+    }
+}
+
+impl Handle {
+    /// Asks the driver for `change` and lists the configuration it made.
+    async fn change_membership(
+        &self,
+        change: MemberChange,
+    ) -> Result<(Vec<pb::Member>, pb::ResponseHeader), Status> {
+        let answer = self
+            .ask(|reply| ClientOp::Reconfigure { change, reply })
+            .await?;
+        let membership = answer?;
+        let status = self.status().await?;
+        let members = self.members_of(&membership, &status);
+        Ok((members, self.header(status.revision, status.term)))
+    }
+
+    /// The members of `membership` as etcd lists them. A member Paxon
+    /// knows no name or peer URL of (one not in `--initial-cluster`) is
+    /// listed by id alone.
+    fn members_of(&self, membership: &Membership, status: &StatusInfo) -> Vec<pb::Member> {
+        membership
+            .all()
+            .map(|id| {
+                let info = self.cluster.members.iter().find(|m| m.id == id);
+                let client_urls = if id == self.cluster.me {
+                    self.cluster.client_urls.clone()
+                } else {
+                    status
+                        .client_urls
+                        .get(&id)
+                        .map(|urls| urls.split(',').map(str::to_string).collect())
+                        .unwrap_or_default()
+                };
+                pb::Member {
+                    id: id.0,
+                    name: info.map(|m| m.name.clone()).unwrap_or_default(),
+                    peer_ur_ls: info.map(|m| m.peer_urls.clone()).unwrap_or_default(),
+                    client_ur_ls: client_urls,
+                    is_learner: !membership.is_voter(id),
+                }
+            })
+            .collect()
     }
 }
 
