@@ -622,8 +622,9 @@ impl Member {
             Action::ProposalsDropped { commands } => self.dropped(commands),
             Action::SnapshotNeeded { to, .. } => self.send_snapshot(to),
             Action::Removed { at } => {
-                // Every record the core asked for was made durable before
-                // this action (the ledger writes each Persist at once).
+                // Nothing this member told a peer is lost by stopping now:
+                // a promise or vote is sent only once its record is durable
+                // (§2.3), and the configuration in force no longer counts it.
                 tracing::warn!(%at, "removed from the cluster; stopping");
                 std::process::exit(0);
             }
