@@ -23,7 +23,6 @@ use tonic::{Request, Response, Status};
 
 use super::Handle;
 use crate::error::ServeError;
-use crate::member::ClientOp;
 use crate::password;
 
 /// A key range and what a request does to it.
@@ -95,26 +94,6 @@ impl Handle {
             }
         }
         Ok(user)
-    }
-
-    /// Waits until this member has applied everything chosen before now
-    /// (a linearizable read of one key), so that the auth state read
-    /// next is current.
-    async fn read_point(&self) -> Result<i64, Status> {
-        let request = kv::RangeRequest {
-            key: vec![0],
-            count_only: true,
-            ..Default::default()
-        };
-        let answer = self
-            .ask(|reply| ClientOp::Read {
-                request,
-                linearizable: true,
-                reply,
-            })
-            .await?;
-        let (ranged, _) = answer?;
-        Ok(ranged.header.revision.0)
     }
 
     /// Proposes an auth change, allowed to `root` only while enabled.

@@ -40,27 +40,8 @@ fn generated_lease_id(member: u64) -> kv::LeaseId {
 }
 
 impl Handle {
-    /// A read index on this member: once it returns, the lease table here
-    /// holds every decree chosen before the call.
-    async fn barrier(&self) -> Result<(), Status> {
-        let request = kv::RangeRequest {
-            key: vec![0],
-            count_only: true,
-            ..Default::default()
-        };
-        let answer = self
-            .ask(|reply| ClientOp::Read {
-                request,
-                linearizable: true,
-                reply,
-            })
-            .await?;
-        answer?;
-        Ok(())
-    }
-
     async fn time_to_live(&self, id: kv::LeaseId) -> Result<(Option<LeaseInfo>, i64, u64), Status> {
-        self.barrier().await?;
+        self.read_point().await?;
         Ok(self
             .ask(|reply| ClientOp::Lease(LeaseQuery::TimeToLive { id, reply }))
             .await?)
@@ -210,7 +191,7 @@ impl pb::lease_server::Lease for Handle {
         &self,
         _: Request<pb::LeaseLeasesRequest>,
     ) -> Result<Response<pb::LeaseLeasesResponse>, Status> {
-        self.barrier().await?;
+        self.read_point().await?;
         let (ids, revision, term) = self
             .ask(|reply| ClientOp::Lease(LeaseQuery::List { reply }))
             .await?;

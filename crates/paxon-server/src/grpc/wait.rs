@@ -42,6 +42,19 @@ impl Handle {
         Ok(answer?)
     }
 
+    /// A read index on this member: once it returns, the state here (keys,
+    /// leases, auth) holds every decree chosen before the call. Returns the
+    /// revision then.
+    pub(super) async fn read_point(&self) -> Result<i64, Status> {
+        let request = kv::RangeRequest {
+            key: vec![0],
+            count_only: true,
+            ..Default::default()
+        };
+        let (ranged, _) = self.read(request).await?;
+        Ok(ranged.header.revision.0)
+    }
+
     /// A transaction; its response and the term.
     pub(super) async fn txn(&self, txn: kv::TxnRequest) -> Result<(kv::TxnResponse, u64), Status> {
         match self.write(kv::Command::Txn(txn)).await? {
