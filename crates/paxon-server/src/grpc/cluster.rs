@@ -45,11 +45,13 @@ impl pb::cluster_server::Cluster for Handle {
     }
 
     /// §3.3.6: the configuration without the member, chosen as a decree;
-    /// answered once applied here (it takes effect α slots later).
+    /// answered once applied here (it takes effect α slots later). With
+    /// auth enabled, root only (as etcd).
     async fn member_remove(
         &self,
         request: Request<pb::MemberRemoveRequest>,
     ) -> Result<Response<pb::MemberRemoveResponse>, Status> {
+        self.check_admin(&request).await?;
         let id = NodeId(request.into_inner().id);
         let (members, header) = self.change_membership(MemberChange::Remove(id)).await?;
         Ok(Response::new(pb::MemberRemoveResponse {
@@ -65,11 +67,13 @@ impl pb::cluster_server::Cluster for Handle {
         Err(unimplemented("Cluster.MemberUpdate"))
     }
 
-    /// A learner becomes a voter, once caught up with the leader.
+    /// A learner becomes a voter, once caught up with the leader. With
+    /// auth enabled, root only.
     async fn member_promote(
         &self,
         request: Request<pb::MemberPromoteRequest>,
     ) -> Result<Response<pb::MemberPromoteResponse>, Status> {
+        self.check_admin(&request).await?;
         let id = NodeId(request.into_inner().id);
         let (members, header) = self.change_membership(MemberChange::Promote(id)).await?;
         Ok(Response::new(pb::MemberPromoteResponse {
@@ -205,8 +209,9 @@ impl pb::maintenance_server::Maintenance for Handle {
     /// truthful success (`etcdctl defrag` scripts keep working).
     async fn defragment(
         &self,
-        _: Request<pb::DefragmentRequest>,
+        request: Request<pb::DefragmentRequest>,
     ) -> Result<Response<pb::DefragmentResponse>, Status> {
+        self.check_admin(&request).await?;
         let status = self.status().await?;
         Ok(Response::new(pb::DefragmentResponse {
             header: Some(self.header(status.revision, status.term)),
@@ -217,8 +222,9 @@ impl pb::maintenance_server::Maintenance for Handle {
     /// backend file; members that applied the same decrees agree).
     async fn hash(
         &self,
-        _: Request<pb::HashRequest>,
+        request: Request<pb::HashRequest>,
     ) -> Result<Response<pb::HashResponse>, Status> {
+        self.check_admin(&request).await?;
         let (hashed, term) = self.hash_kv_at(0).await?;
         Ok(Response::new(pb::HashResponse {
             header: Some(self.header(hashed.current, term)),
@@ -232,6 +238,7 @@ impl pb::maintenance_server::Maintenance for Handle {
         &self,
         request: Request<pb::HashKvRequest>,
     ) -> Result<Response<pb::HashKvResponse>, Status> {
+        self.check_admin(&request).await?;
         let (hashed, term) = self.hash_kv_at(request.into_inner().revision).await?;
         Ok(Response::new(pb::HashKvResponse {
             header: Some(self.header(hashed.current, term)),
@@ -242,11 +249,14 @@ impl pb::maintenance_server::Maintenance for Handle {
     }
 
     /// Streams this member's store as a backup file (`crate::backup`), in
-    /// chunks of 32 KiB as etcd does.
+    /// chunks of 32 KiB as etcd does. It holds every key: with auth
+    /// enabled, root only (etcd's maintenance services need the root role:
+    /// defragment, hash, hash-kv and snapshot).
     async fn snapshot(
         &self,
-        _: Request<pb::SnapshotRequest>,
+        request: Request<pb::SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
+        self.check_admin(&request).await?;
         const CHUNK: usize = 32 * 1024;
         let (store, revision, term) = self.ask(|reply| ClientOp::Backup { reply }).await?;
         let file = crate::backup::encode(&store);
