@@ -140,6 +140,15 @@ impl Disk {
             .is_ok_and(|seq| seq > self.ledger.snapshot_seq().unwrap_or(u64::MAX))
     }
 
+    /// Whether a snapshot may begin now: none is being written, and a
+    /// record was appended since the last one (it must cover a new one).
+    pub fn can_begin_snapshot(&self) -> bool {
+        let (Ok(seq), Ok(covered)) = (self.ledger.last_seq(), self.ledger.snapshot_seq()) else {
+            return false;
+        };
+        self.saving.is_none() && seq > covered
+    }
+
     /// Whether a snapshot begun in the background is still being written.
     pub fn is_saving(&self) -> bool {
         self.saving.is_some()
@@ -160,10 +169,10 @@ impl Disk {
         core: Vec<u8>,
         store: SnapshotEncoder,
     ) -> bool {
-        let (Ok(seq), Ok(covered)) = (self.ledger.last_seq(), self.ledger.snapshot_seq()) else {
+        let Ok(seq) = self.ledger.last_seq() else {
             return false;
         };
-        if self.saving.is_some() || seq <= covered {
+        if !self.can_begin_snapshot() {
             return false;
         }
         self.appended_bytes = 0;

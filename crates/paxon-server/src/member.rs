@@ -794,6 +794,10 @@ impl Member {
     /// and what is left of them is saved with it, from which a restart
     /// replays the decrees chosen since.
     fn save_snapshot(&mut self, slot: Slot, encoder: SnapshotEncoder) {
+        if !self.disk.can_begin_snapshot() {
+            // Nothing new to cover: keep the log (laggards may need it).
+            return;
+        }
         self.replica.compact(slot);
         let core = encode_snapshot(&self.replica.snapshot_records());
         let len = (core.len() + encoder.encoded_len()) as u64;
