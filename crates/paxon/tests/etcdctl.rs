@@ -5,7 +5,7 @@ mod cluster;
 
 use std::time::{Duration, Instant};
 
-use cluster::{etcdctl, expect, first_segment, stderr, stdout, Cluster};
+use cluster::{etcdctl, expect, expect_error, first_segment, stderr, stdout, Cluster};
 
 /// Writes until a write goes through (bounded): right after a member is
 /// killed, a write may fail as etcd's would ("leader changed", "request
@@ -26,17 +26,6 @@ fn put_until_ok(cluster: &Cluster, key: &str, value: &str) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// Runs `args`, expects failure with etcd's error line.
-fn expect_error(cluster: &Cluster, args: &[&str], error: &str) {
-    let out = cluster.etcdctl(args);
-    assert!(!out.status.success(), "etcdctl {args:?} should fail");
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!("Error: {error}")),
-        "etcdctl {args:?}: {err}"
-    );
 }
 
 #[test]

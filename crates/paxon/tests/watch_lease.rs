@@ -6,17 +6,7 @@ mod cluster;
 
 use std::time::{Duration, Instant};
 
-use cluster::{expect, stderr, stdout, Background, Cluster};
-
-fn expect_error(cluster: &Cluster, args: &[&str], error: &str) {
-    let out = cluster.etcdctl(args);
-    assert!(!out.status.success(), "etcdctl {args:?} should fail");
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!("Error: {error}")),
-        "etcdctl {args:?}: {err}"
-    );
-}
+use cluster::{expect, expect_error, stderr, stdout, Background, Cluster};
 
 /// Writes four revisions from `r`: put foo bar, put foo baz, del foo, put
 /// fop x; returns `r` (the harness's readiness check wrote before).

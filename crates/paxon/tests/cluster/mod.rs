@@ -368,6 +368,18 @@ pub fn expect(cluster: &Cluster, args: &[&str], expected: &str) {
     assert_eq!(stdout(&out), expected, "etcdctl {args:?}");
 }
 
+/// Runs `args` against every endpoint and expects failure with etcd's
+/// error line.
+pub fn expect_error(cluster: &Cluster, args: &[&str], error: &str) {
+    let out = cluster.etcdctl(args);
+    assert!(!out.status.success(), "etcdctl {args:?} should fail");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("Error: {error}")),
+        "etcdctl {args:?}: {err}"
+    );
+}
+
 /// A long-running etcdctl (watch, lease keep-alive, lock, elect) whose
 /// output is collected as it comes; killed when dropped.
 pub struct Background {
