@@ -143,10 +143,14 @@ impl Disk {
     /// Whether a snapshot may begin now: none is being written, and a
     /// record was appended since the last one (it must cover a new one).
     pub fn can_begin_snapshot(&self) -> bool {
-        let (Ok(seq), Ok(covered)) = (self.ledger.last_seq(), self.ledger.snapshot_seq()) else {
-            return false;
-        };
-        self.saving.is_none() && seq > covered
+        self.uncovered_seq().is_some()
+    }
+
+    /// The last record appended, if a snapshot may begin now to cover it.
+    fn uncovered_seq(&self) -> Option<u64> {
+        let seq = self.ledger.last_seq().ok()?;
+        let covered = self.ledger.snapshot_seq().ok()?;
+        (self.saving.is_none() && seq > covered).then_some(seq)
     }
 
     /// Whether a snapshot begun in the background is still being written.
@@ -169,12 +173,9 @@ impl Disk {
         core: Vec<u8>,
         store: SnapshotEncoder,
     ) -> bool {
-        let Ok(seq) = self.ledger.last_seq() else {
+        let Some(seq) = self.uncovered_seq() else {
             return false;
         };
-        if !self.can_begin_snapshot() {
-            return false;
-        }
         self.appended_bytes = 0;
         let ledger = Arc::clone(&self.ledger);
         let events = self.events.clone();
