@@ -483,8 +483,7 @@ impl Auth {
 }
 
 fn get_name(r: &mut Reader<'_>, previous: Option<&String>) -> Result<String, DecodeError> {
-    let name =
-        String::from_utf8(r.vec()?).map_err(|_| DecodeError::Invalid("a name is not UTF-8"))?;
+    let name = r.text()?;
     if previous.is_some_and(|p| *p >= name) {
         return Err(DecodeError::Invalid("auth names out of order"));
     }

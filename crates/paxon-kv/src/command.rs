@@ -53,6 +53,7 @@
 
 use crate::alarm::{AlarmAction, AlarmMember, AlarmType};
 use crate::auth::{AuthCommand, Permission, PermissionKind};
+use crate::directory::{get_member, put_member, MemberAttrs};
 use crate::error::KvError;
 use crate::request::{
     CompactionRequest, Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest,
@@ -77,6 +78,7 @@ mod tag {
     pub const LEASE_PROMOTE: u8 = 9;
     pub const ALARM: u8 = 16;
     pub const AUTH: u8 = 20;
+    pub const MEMBER_ATTRS: u8 = 30;
 }
 
 mod op_tag {
@@ -143,6 +145,15 @@ pub enum Command {
     /// A change to users, roles or the auth switch (etcd's `Auth`
     /// service), or a token given by a member.
     Auth(AuthCommand),
+    /// Sets the name and peer URLs of a member in the directory
+    /// (`directory.rs`): `MemberAdd` and `MemberUpdate`, and a new member
+    /// publishing its name.
+    MemberAttrs {
+        /// The member.
+        id: u64,
+        /// What it is called and where it listens.
+        attrs: MemberAttrs,
+    },
 }
 
 impl Command {
@@ -167,7 +178,8 @@ impl Command {
             | Command::LeaseTick { .. }
             | Command::LeasePromote { .. }
             | Command::Alarm { .. }
-            | Command::Auth(_) => Ok(()),
+            | Command::Auth(_)
+            | Command::MemberAttrs { .. } => Ok(()),
         }
     }
 
@@ -237,6 +249,10 @@ impl Command {
                 out.push(tag::AUTH);
                 put_auth(out, auth);
             }
+            Command::MemberAttrs { id, attrs } => {
+                out.push(tag::MEMBER_ATTRS);
+                put_member(out, *id, attrs);
+            }
         }
     }
 
@@ -282,6 +298,10 @@ impl Command {
                 }
             }
             tag::AUTH => Command::Auth(get_auth(&mut r)?),
+            tag::MEMBER_ATTRS => {
+                let (id, attrs) = get_member(&mut r)?;
+                Command::MemberAttrs { id, attrs }
+            }
             other => return Err(DecodeError::UnknownTag(other)),
         };
         r.finish()?;
@@ -358,37 +378,34 @@ fn put_auth(out: &mut Vec<u8>, command: &AuthCommand) {
 }
 
 fn get_auth(r: &mut Reader<'_>) -> Result<AuthCommand, DecodeError> {
-    fn text(r: &mut Reader<'_>) -> Result<String, DecodeError> {
-        String::from_utf8(r.vec()?).map_err(|_| DecodeError::Invalid("a name is not UTF-8"))
-    }
     Ok(match r.u8()? {
         1 => AuthCommand::Enable,
         2 => AuthCommand::Disable,
         3 => AuthCommand::Authenticate {
-            user: text(r)?,
-            token: text(r)?,
+            user: r.text()?,
+            token: r.text()?,
         },
         4 => AuthCommand::UserAdd {
-            user: text(r)?,
+            user: r.text()?,
             password_hash: r.vec()?,
         },
-        5 => AuthCommand::UserDelete { user: text(r)? },
+        5 => AuthCommand::UserDelete { user: r.text()? },
         6 => AuthCommand::UserChangePassword {
-            user: text(r)?,
+            user: r.text()?,
             password_hash: r.vec()?,
         },
         7 => AuthCommand::UserGrantRole {
-            user: text(r)?,
-            role: text(r)?,
+            user: r.text()?,
+            role: r.text()?,
         },
         8 => AuthCommand::UserRevokeRole {
-            user: text(r)?,
-            role: text(r)?,
+            user: r.text()?,
+            role: r.text()?,
         },
-        9 => AuthCommand::RoleAdd { role: text(r)? },
-        10 => AuthCommand::RoleDelete { role: text(r)? },
+        9 => AuthCommand::RoleAdd { role: r.text()? },
+        10 => AuthCommand::RoleDelete { role: r.text()? },
         11 => {
-            let role = text(r)?;
+            let role = r.text()?;
             let kind = PermissionKind::from_code(i32::from(r.u8()?))
                 .ok_or(DecodeError::Invalid("unknown permission type"))?;
             AuthCommand::RoleGrantPermission {
@@ -401,7 +418,7 @@ fn get_auth(r: &mut Reader<'_>) -> Result<AuthCommand, DecodeError> {
             }
         }
         12 => AuthCommand::RoleRevokePermission {
-            role: text(r)?,
+            role: r.text()?,
             key: r.vec()?,
             range_end: r.vec()?,
         },

@@ -30,6 +30,7 @@ mod alarm;
 mod auth;
 mod command;
 mod compact;
+mod directory;
 mod error;
 mod history;
 mod lease;
@@ -48,6 +49,7 @@ mod write;
 pub use alarm::{AlarmAction, AlarmMember, AlarmType};
 pub use auth::{Auth, AuthCommand, Permission, PermissionKind, User, ROOT, TOKENS_MAX};
 pub use command::{Command, COMMAND_VERSION};
+pub use directory::MemberAttrs;
 pub use error::{GrpcCode, KvError};
 pub use lease::{Lease, LEASE_TTL_MAX_S};
 pub use request::{

@@ -147,6 +147,8 @@ pub enum Response {
     Alarm(AlarmResponse),
     /// To `Command::Auth`: only the header (the revision is unchanged).
     Auth(Header),
+    /// To `Command::MemberAttrs`: only the header.
+    Member(Header),
 }
 
 impl Response {
@@ -162,7 +164,7 @@ impl Response {
             Response::LeaseKeepAlive(r) => r.header,
             Response::LeaseTick(r) => r.header,
             Response::Alarm(r) => r.header,
-            Response::Auth(header) => *header,
+            Response::Auth(header) | Response::Member(header) => *header,
         }
     }
 }

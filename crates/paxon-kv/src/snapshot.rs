@@ -1,6 +1,6 @@
 //! The law book: the whole state as bytes, and back; and the state's hash.
 //!
-//! # Snapshot format, version 4
+//! # Snapshot format, version 5
 //!
 //! Primitives as in `wire.rs`: minimal LEB128 varints, zigzag `i64`,
 //! length-prefixed bytes.
@@ -16,9 +16,12 @@
 //! count, then per user in strictly increasing name order `name`,
 //! `password_hash` bytes and a count of role names; roles: count, then
 //! per role `name` and a count of permissions, each `kind` u8, `key`,
-//! `range_end` bytes; tokens are not saved), then the crc32c of
-//! everything before it, 4 bytes little-endian. Version 3 (the same
-//! without auth) is still read, as a store without users and roles;
+//! `range_end` bytes; tokens are not saved), the member directory
+//! (count, then per member by increasing `id` u64: `name`, a count of
+//! `peer_url`s; see `directory.rs`), then the crc32c of everything before
+//! it, 4 bytes little-endian. Version 4 (the same without the directory)
+//! and version 3 (without auth either) are still read, as a store with an
+//! empty directory and no users and roles;
 //! earlier versions (1: no decree time, lease deadlines or alarms; 2: no
 //! alarms) are refused: they were never released.
 //!
@@ -32,6 +35,7 @@ use std::ops::Bound;
 
 use crate::alarm::{AlarmMember, AlarmType};
 use crate::auth::Auth;
+use crate::directory::{get_directory, put_directory};
 use crate::error::KvError;
 use crate::lease::{Lease, LEASE_TTL_MAX_S};
 use crate::mvcc::{KeyHistory, Live, State, Version};
@@ -40,7 +44,9 @@ use crate::types::{LeaseId, Revision};
 use crate::wire::{put_bool, put_bytes, put_i64, put_len, put_u64, DecodeError, Reader};
 
 /// The version byte that starts every snapshot.
-pub const SNAPSHOT_VERSION: u8 = 4;
+pub const SNAPSHOT_VERSION: u8 = 5;
+/// The last version without the member directory, still read.
+const SNAPSHOT_VERSION_WITHOUT_DIRECTORY: u8 = 4;
 /// The last version without auth, still read.
 const SNAPSHOT_VERSION_WITHOUT_AUTH: u8 = 3;
 
@@ -155,6 +161,7 @@ impl Store {
             tail.push(alarm.alarm.code());
         }
         self.auth.encode(&mut tail);
+        put_directory(&mut tail, &self.members);
         SnapshotEncoder {
             at: self.revision,
             compacted: self.compacted,
@@ -228,7 +235,7 @@ impl Store {
         }
         let mut r = Reader::new(body);
         let version = r.u8()?;
-        if version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_WITHOUT_AUTH {
+        if !(SNAPSHOT_VERSION_WITHOUT_AUTH..=SNAPSHOT_VERSION).contains(&version) {
             return Err(DecodeError::UnknownVersion(version));
         }
         let mut store = Store::new();
@@ -242,8 +249,11 @@ impl Store {
         store.leases = get_leases(&mut r)?;
         store.keys = get_keys(&mut r)?;
         store.alarms = get_alarms(&mut r)?;
-        if version == SNAPSHOT_VERSION {
+        if version >= SNAPSHOT_VERSION_WITHOUT_DIRECTORY {
             store.auth = Auth::decode(&mut r)?;
+        }
+        if version >= SNAPSHOT_VERSION {
+            store.members = get_directory(&mut r)?;
         }
         r.finish()?;
         store.attach_leases()?;

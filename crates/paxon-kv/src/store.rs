@@ -8,6 +8,7 @@ use std::ops::Bound;
 use crate::alarm::AlarmMember;
 use crate::auth::Auth;
 use crate::command::Command;
+use crate::directory::MemberAttrs;
 use crate::error::KvError;
 use crate::lease::Lease;
 use crate::mvcc::KeyHistory;
@@ -47,6 +48,8 @@ pub struct Store {
     pub(crate) alarms: BTreeSet<AlarmMember>,
     /// Users, roles and the auth switch; tokens in memory.
     pub(crate) auth: Auth,
+    /// Names and peer URLs of members added at run time (`directory.rs`).
+    pub(crate) members: BTreeMap<u64, MemberAttrs>,
     /// Events of the latest `apply`; not part of the state.
     pub(crate) events: Vec<Event>,
 }
@@ -63,6 +66,7 @@ impl Store {
             size_bytes: 0,
             alarms: BTreeSet::new(),
             auth: Auth::default(),
+            members: BTreeMap::new(),
             events: Vec::new(),
         }
     }
@@ -96,6 +100,12 @@ impl Store {
             Command::Auth(command) => {
                 self.auth.apply(command)?;
                 Ok(Response::Auth(Header {
+                    revision: self.revision,
+                }))
+            }
+            Command::MemberAttrs { id, attrs } => {
+                self.set_member(*id, attrs);
+                Ok(Response::Member(Header {
                     revision: self.revision,
                 }))
             }
@@ -233,6 +243,7 @@ impl PartialEq for Store {
             && self.keys == other.keys
             && self.alarms == other.alarms
             && self.auth == other.auth
+            && self.members == other.members
     }
 }
 
@@ -251,6 +262,7 @@ impl fmt::Debug for Store {
             .field("leases", &self.leases.len())
             .field("alarms", &self.alarms)
             .field("auth_enabled", &self.auth.enabled())
+            .field("members", &self.members)
             .field("size_bytes", &self.size_bytes)
             .finish()
     }

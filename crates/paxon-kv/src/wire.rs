@@ -149,6 +149,11 @@ impl<'a> Reader<'a> {
         self.bytes().map(<[u8]>::to_vec)
     }
 
+    /// Length-prefixed UTF-8 text (names, URLs).
+    pub(crate) fn text(&mut self) -> Result<String, DecodeError> {
+        String::from_utf8(self.vec()?).map_err(|_| DecodeError::Invalid("a name is not UTF-8"))
+    }
+
     /// Succeeds if the input is used up.
     pub(crate) fn finish(&self) -> Result<(), DecodeError> {
         match self.input.len() {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use paxon_kv::{Command, DecodeError, RangeRequest, Revision, Store};
+use paxon_kv::{Command, DecodeError, MemberAttrs, RangeRequest, Revision, Store};
 use proptest::prelude::*;
 
 /// Reads every replica must answer alike: all keys at each revision.
@@ -29,12 +29,35 @@ fn commands(max: usize) -> impl Strategy<Value = Vec<Command>> {
 #[test]
 fn empty_store_snapshot_is_the_documented_bytes() {
     let bytes = Store::new().snapshot();
-    // version 4, revision 1, not compacted, decree time 0, no leases, no
-    // keys, no alarms; auth disabled, no users, no roles.
-    let body = [4, 2, 0, 0, 0, 0, 0, 0, 0, 0];
-    assert_eq!(&bytes[..10], body);
-    assert_eq!(bytes[10..], crc32c::crc32c(&body).to_le_bytes());
+    // version 5, revision 1, not compacted, decree time 0, no leases, no
+    // keys, no alarms; auth disabled, no users, no roles; no member in the
+    // directory.
+    let body = [5, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    assert_eq!(&bytes[..11], body);
+    assert_eq!(bytes[11..], crc32c::crc32c(&body).to_le_bytes());
     assert_eq!(Store::restore(&bytes), Ok(Store::new()));
+}
+
+#[test]
+fn the_member_directory_survives_a_snapshot_and_version_4_has_none() {
+    let mut store = Store::new();
+    let attrs = MemberAttrs {
+        name: "m4".into(),
+        peer_urls: vec!["http://127.0.0.1:2480".into()],
+    };
+    store
+        .apply(&Command::MemberAttrs {
+            id: 7,
+            attrs: attrs.clone(),
+        })
+        .unwrap();
+    let restored = Store::restore(&store.snapshot()).unwrap();
+    assert_eq!(restored.members().get(&7), Some(&attrs));
+    assert_eq!(restored.revision(), Store::new().revision());
+
+    let body = [4, 2, 0, 0, 0, 0, 0, 0, 0, 0];
+    let sealed = [body.to_vec(), crc32c::crc32c(&body).to_le_bytes().to_vec()].concat();
+    assert_eq!(Store::restore(&sealed), Ok(Store::new()));
 }
 
 #[test]

@@ -434,6 +434,18 @@ pub fn member_id(peer_urls: &[Url], token: &str) -> NodeId {
     NodeId(hash.max(1))
 }
 
+/// The id of a member added at run time: a hash of its sorted peer URLs,
+/// the cluster and the time, as etcd draws one for `member add` (an id is
+/// never reused, even for the same URLs).
+pub fn new_member_id(peer_urls: &[String], cluster_id: u64, unix_nanos: u64) -> NodeId {
+    let mut urls = peer_urls.to_vec();
+    urls.sort();
+    let mut hash = fnv1a(urls.join("").as_bytes());
+    hash = fnv1a_continue(hash, &cluster_id.to_le_bytes());
+    hash = fnv1a_continue(hash, &unix_nanos.to_le_bytes());
+    NodeId(hash.max(1))
+}
+
 /// The cluster id: a hash of the sorted member ids.
 pub fn cluster_id(members: &[NodeId]) -> u64 {
     let mut ids: Vec<u64> = members.iter().map(|m| m.0).collect();

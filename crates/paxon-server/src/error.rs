@@ -52,6 +52,16 @@ pub enum ServeError {
     /// out).
     #[error("etcdserver: a configuration change is already in progress")]
     ReconfigurationPending,
+    /// `MemberAdd` of an id the configuration holds (etcd's
+    /// `ErrGRPCMemberExist`).
+    #[error("etcdserver: member ID already exist")]
+    MemberExists,
+    /// `MemberAdd` or `MemberUpdate` with a peer URL another member has.
+    #[error("etcdserver: Peer URLs already exists")]
+    PeerUrlExists,
+    /// `MemberAdd` or `MemberUpdate` with a peer URL that does not parse.
+    #[error("etcdserver: given member URLs are invalid")]
+    MemberBadUrls,
     /// The state machine refused the request.
     #[error("{0}")]
     Kv(#[from] paxon_kv::KvError),
@@ -70,8 +80,10 @@ impl From<ServeError> for Status {
             ServeError::MemberNotFound => Code::NotFound,
             ServeError::MemberNotLearner
             | ServeError::LearnerNotReady
-            | ServeError::NotEnoughStarted => Code::FailedPrecondition,
-            ServeError::TooLarge => Code::InvalidArgument,
+            | ServeError::NotEnoughStarted
+            | ServeError::MemberExists
+            | ServeError::PeerUrlExists => Code::FailedPrecondition,
+            ServeError::TooLarge | ServeError::MemberBadUrls => Code::InvalidArgument,
             ServeError::TooManyRequests | ServeError::NoSpace => Code::ResourceExhausted,
             ServeError::Kv(kv) => kv_code(kv),
         };

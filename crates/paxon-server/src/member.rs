@@ -19,6 +19,8 @@ use crate::lease::{LeaseClock, LeaseQuery};
 use crate::metrics::Metrics;
 use crate::peer::PeerFrame;
 use crate::probe::Prober;
+use crate::reconfig::Asker;
+use crate::roster::Roster;
 use crate::state::{self, StateMachine};
 use crate::transport::{Inbound, Transport};
 use crate::watch::{Hub, WatchOp};
@@ -65,7 +67,7 @@ pub enum ClientOp {
         /// Where the answer goes.
         reply: oneshot::Sender<StatusInfo>,
     },
-    /// `MemberRemove` or `MemberPromote` (`reconfig.rs`).
+    /// `MemberAdd`, `MemberRemove` or `MemberPromote` (`reconfig.rs`).
     Reconfigure {
         /// The change.
         change: crate::reconfig::MemberChange,
@@ -111,6 +113,9 @@ pub struct StatusInfo {
     pub alarms: Vec<paxon_kv::AlarmMember>,
     /// The configurations known, by the first slot each governs.
     pub memberships: paxon_core::Memberships,
+    /// Names and peer URLs of the members of those configurations, as far
+    /// as known (`roster.rs`).
+    pub directory: BTreeMap<NodeId, crate::grpc::MemberInfo>,
 }
 
 /// Where a write's answer goes: the response and the ballot round.
@@ -140,11 +145,11 @@ enum ReadWaiter {
 
 /// The driver.
 pub struct Member {
-    me: NodeId,
+    pub(crate) me: NodeId,
     pub(crate) replica: Replica,
     disk: Disk,
-    machine: StateMachine,
-    transport: Transport,
+    pub(crate) machine: StateMachine,
+    pub(crate) transport: Transport,
     next_id: u64,
     /// Writes proposed or forwarded from here, by request id.
     pending: BTreeMap<u64, (Instant, Pending)>,
@@ -185,20 +190,25 @@ pub struct Member {
     /// When this member, leading, last proposed its time (§3.3.3).
     lease_clock: LeaseClock,
     /// What `/metrics` shows, published after every round of actions.
-    metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     /// Round-trip probes of the peers.
     prober: Prober,
-    /// Configuration changes proposed here, waiting to be applied.
+    /// Configuration changes proposed here, waiting to be applied, or
+    /// forwarded to the leader.
     pub(crate) reconfig: crate::reconfig::Waiting,
+    /// Names and peer URLs of the members (`roster.rs`).
+    pub(crate) roster: Roster,
 }
 
 impl Member {
     /// A driver for `replica`, recovered from `disk`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         replica: Replica,
         disk: Disk,
         machine: StateMachine,
         transport: Transport,
+        roster: Roster,
         snapshot_slot: Slot,
         db_size: Arc<AtomicU64>,
         snapshot_every_slots: u64,
@@ -233,6 +243,7 @@ impl Member {
             metrics,
             prober: Prober::new(Instant::now()),
             reconfig: Default::default(),
+            roster,
         }
     }
 
@@ -262,17 +273,14 @@ impl Member {
     /// while leases exist.
     fn on_tick(&mut self) {
         self.watch.catch_up(self.machine.store(), self.term());
-        if let Some(sent_ns) = self.prober.due(Instant::now()) {
-            for peer in self
-                .replica
-                .config()
-                .members
-                .iter()
-                .filter(|p| **p != self.me)
-            {
-                self.transport.send(*peer, &PeerFrame::Probe { sent_ns });
+        let now = Instant::now();
+        if let Some(sent_ns) = self.prober.due(now) {
+            let (_, latest) = self.replica.memberships().latest();
+            for peer in latest.all().filter(|p| *p != self.me) {
+                self.transport.send(peer, &PeerFrame::Probe { sent_ns });
             }
         }
+        self.maybe_publish_name(now);
         if self.replica.is_leader() {
             if let Some(tick) = self.lease_clock.due(self.machine.store()) {
                 self.propose_own(&tick);
@@ -282,7 +290,7 @@ impl Member {
 
     /// Proposes a decree of the member's own (time, promotion); nobody
     /// waits for its answer, and if it is not chosen the next one will be.
-    fn propose_own(&mut self, command: &paxon_kv::Command) {
+    pub(crate) fn propose_own(&mut self, command: &paxon_kv::Command) {
         let decree = encode_decree(self.me, 0, command);
         if let Err(error) = self.replica.propose(decree) {
             tracing::debug!(?error, "could not propose the leader's time");
@@ -348,6 +356,7 @@ impl Member {
             Input::Peer(Inbound::Hello(from, urls)) => {
                 self.client_urls.insert(from, urls);
             }
+            Input::Peer(Inbound::Join { peer_urls, reply }) => self.answer_join(peer_urls, reply),
             Input::Peer(Inbound::Frame(from, frame)) => self.handle_frame(from, frame),
             Input::Client(op) => self.handle_client(op),
         }
@@ -423,6 +432,10 @@ impl Member {
                     self.metrics.peer_round_trip(from, rtt);
                 }
             }
+            PeerFrame::Reconfigure { id, change } => {
+                self.reconfigure(change, Asker::Peer(from, id))
+            }
+            PeerFrame::Reconfigured { id, outcome } => self.reconfigured_by_leader(id, outcome),
         }
     }
 
@@ -439,11 +452,17 @@ impl Member {
     }
 
     fn new_read_id(&mut self) -> ReadId {
-        self.next_id += 1;
-        ReadId(self.next_id)
+        ReadId(self.new_request_id())
     }
 
-    fn handle_client(&mut self, op: ClientOp) {
+    /// A fresh id for a request of this member's (see
+    /// [`first_request_id`]).
+    pub(crate) fn new_request_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub(crate) fn handle_client(&mut self, op: ClientOp) {
         match op {
             ClientOp::Write { command, reply } => self.write(command, reply),
             ClientOp::Read {
@@ -462,7 +481,9 @@ impl Member {
             ClientOp::Status { reply } => {
                 let _ = reply.send(self.status());
             }
-            ClientOp::Reconfigure { change, reply } => self.reconfigure(change, reply),
+            ClientOp::Reconfigure { change, reply } => {
+                self.reconfigure(change, Asker::Local(reply))
+            }
             ClientOp::HashKv { revision, reply } => {
                 let _ = reply.send(self.termed(self.machine.hash_kv(revision)));
             }
@@ -490,14 +511,14 @@ impl Member {
             client_urls: self.client_urls.clone(),
             alarms: self.machine.alarms(),
             memberships: self.replica.memberships().clone(),
+            directory: self.directory(),
         }
     }
 
     /// Proposes here when leading, else forwards to the leader; the answer
     /// comes when this member applies the command.
     fn write(&mut self, command: paxon_kv::Command, reply: WriteReply) {
-        self.next_id += 1;
-        let id = self.next_id;
+        let id = self.new_request_id();
         let decree = encode_decree(self.me, id, &command);
         let outcome = if self.replica.is_leader() {
             self.propose_client(decree)
@@ -539,8 +560,7 @@ impl Member {
                 }
             }
         } else if let Some(leader) = self.replica.leader() {
-            self.next_id += 1;
-            let id = self.next_id;
+            let id = self.new_request_id();
             self.transport.send(leader, &PeerFrame::ReadIndex { id });
             self.remote_reads
                 .insert(id, (Instant::now(), leader, request, reply));
@@ -586,6 +606,7 @@ impl Member {
                 let _ = reply.send(Err(ServeError::Timeout));
             }
         }
+        self.expire_forwarded_changes(now);
     }
 
     /// Carries out every action the replica queued.
@@ -596,6 +617,7 @@ impl Member {
         self.db_size
             .store(self.machine.size_bytes(), Ordering::Relaxed);
         self.maybe_snapshot();
+        self.refresh_peers();
         self.publish_metrics();
     }
 
@@ -631,9 +653,7 @@ impl Member {
             Action::LeaderChanged { leader, ballot } => {
                 tracing::info!(?leader, %ballot, "leader changed");
                 self.metrics.leader_seen(leader, ballot.round);
-                if leader != Some(self.me) {
-                    self.reconfigure_abandoned();
-                }
+                self.reconfigure_abandoned(leader);
                 self.fail_forwards_not_to(leader);
                 if leader == Some(self.me) {
                     let promote = self.lease_clock.promote();
@@ -682,6 +702,7 @@ impl Member {
         self.machine_applied = slot;
         if let Value::Reconfigure(membership) = &value {
             self.reconfigured(membership);
+            self.roster.mark_stale();
         }
         if let Value::Batch(batch) = value {
             self.metrics
@@ -692,6 +713,9 @@ impl Member {
                     tracing::error!(%slot, "a chosen command does not decode; skipped on every member alike");
                     continue;
                 };
+                if matches!(command, paxon_kv::Command::MemberAttrs { .. }) {
+                    self.roster.mark_stale();
+                }
                 let applied = self.machine.apply(&command);
                 let events = self.machine.take_events();
                 self.watch
@@ -864,6 +888,7 @@ impl Member {
             return;
         }
         self.machine.install(machine);
+        self.roster.mark_stale();
         self.machine_applied = slot;
         self.encoding = None;
         let core = self.replica.snapshot_records();

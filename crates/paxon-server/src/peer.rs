@@ -4,7 +4,10 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use paxon_core::codec::{decode_message_bytes, encode_message, DecodeError};
-use paxon_core::{Message, NodeId, Slot};
+use paxon_core::{Membership, Message, NodeId, Slot};
+
+use crate::reconfig::MemberChange;
+use crate::seat::{self, SeatError};
 
 /// One frame on a peer connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +75,22 @@ pub enum PeerFrame {
         /// The stamp of the probe.
         sent_ns: u64,
     },
+    /// A follower asks the leader for a configuration change (its own
+    /// request `id`): etcd lets any member take `member add|remove|…`.
+    Reconfigure {
+        /// The follower's request id.
+        id: u64,
+        /// The change.
+        change: MemberChange,
+    },
+    /// The leader's answer once the change was applied there, or why it
+    /// was refused (`crate::reconfig::refusal_code`).
+    Reconfigured {
+        /// The follower's request id.
+        id: u64,
+        /// The configuration made, or the refusal.
+        outcome: Result<Membership, u8>,
+    },
 }
 
 /// Why a frame was refused.
@@ -86,6 +105,9 @@ pub enum FrameError {
     /// An unknown frame tag.
     #[error("unknown frame tag {0}")]
     UnknownTag(u8),
+    /// A field does not decode.
+    #[error("{0}")]
+    Malformed(#[from] SeatError),
 }
 
 const TAG_CORE: u8 = 1;
@@ -97,6 +119,8 @@ const TAG_SNAPSHOT_CHUNK: u8 = 7;
 const TAG_SNAPSHOT_ACK: u8 = 8;
 const TAG_PROBE: u8 = 20;
 const TAG_PROBE_REPLY: u8 = 21;
+const TAG_RECONFIGURE: u8 = 30;
+const TAG_RECONFIGURED: u8 = 31;
 
 impl PeerFrame {
     /// Encodes the frame body (the transport adds the length).
@@ -154,6 +178,25 @@ impl PeerFrame {
             PeerFrame::ProbeReply { sent_ns } => {
                 out.put_u8(TAG_PROBE_REPLY);
                 out.put_u64_le(*sent_ns);
+            }
+            PeerFrame::Reconfigure { id, change } => {
+                out.put_u8(TAG_RECONFIGURE);
+                out.put_u64_le(*id);
+                change.encode(&mut out);
+            }
+            PeerFrame::Reconfigured { id, outcome } => {
+                out.put_u8(TAG_RECONFIGURED);
+                out.put_u64_le(*id);
+                match outcome {
+                    Ok(membership) => {
+                        out.put_u8(0);
+                        seat::put_membership(&mut out, membership);
+                    }
+                    Err(code) => {
+                        out.put_u8(1);
+                        out.put_u8(*code);
+                    }
+                }
             }
         }
         out.freeze()
@@ -215,6 +258,18 @@ impl PeerFrame {
             TAG_PROBE_REPLY => PeerFrame::ProbeReply {
                 sent_ns: u64_of(&mut body)?,
             },
+            TAG_RECONFIGURE => PeerFrame::Reconfigure {
+                id: u64_of(&mut body)?,
+                change: MemberChange::decode(&mut body)?,
+            },
+            TAG_RECONFIGURED => {
+                let id = u64_of(&mut body)?;
+                let outcome = match seat::get_u8(&mut body)? {
+                    0 => Ok(seat::get_membership(&mut body)?),
+                    _ => Err(seat::get_u8(&mut body)?),
+                };
+                PeerFrame::Reconfigured { id, outcome }
+            }
             other => return Err(FrameError::UnknownTag(other)),
         };
         Ok(frame)
@@ -263,6 +318,26 @@ mod tests {
             },
             PeerFrame::Probe { sent_ns: 12 },
             PeerFrame::ProbeReply { sent_ns: 13 },
+            PeerFrame::Reconfigure {
+                id: 3,
+                change: MemberChange::Add {
+                    id: NodeId(12),
+                    peer_urls: vec!["http://127.0.0.1:2480".into()],
+                    learner: true,
+                },
+            },
+            PeerFrame::Reconfigure {
+                id: 4,
+                change: MemberChange::Promote(NodeId(12)),
+            },
+            PeerFrame::Reconfigured {
+                id: 3,
+                outcome: Ok(Membership::new(vec![NodeId(1)], vec![NodeId(12)]).unwrap()),
+            },
+            PeerFrame::Reconfigured {
+                id: 4,
+                outcome: Err(2),
+            },
         ];
         for frame in frames {
             assert_eq!(PeerFrame::decode(frame.encode()).unwrap(), frame);

@@ -1,11 +1,11 @@
 //! `paxon serve`: one member, from etcd's flags to running services.
 
-use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use paxon_core::{Config, NodeId, Replica, Slot};
+use paxon_core::{Config, Membership, NodeId, Replica, Slot};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tonic::transport::server::TcpIncoming;
@@ -14,36 +14,35 @@ use crate::config::{cluster_id, member_id, ClusterState, ServeConfig, Url};
 use crate::disk::Disk;
 use crate::grpc::{self, ClusterInfo, Handle, MemberInfo};
 use crate::http::{self, Listener, Ops};
+use crate::join;
 use crate::member::{Input, Member};
 use crate::metrics::grpc::GrpcMetricsLayer;
 use crate::metrics::Metrics;
+use crate::roster::Roster;
+use crate::seat::{Seat, SeatError};
 use crate::state::StateMachine;
 use crate::tls::PeerTls;
 use crate::transport::{self, Identity, Transport};
 
 /// Requests waiting for the driver before senders wait.
 const INBOX_MAX: usize = 65_536;
+/// How long a new member keeps asking the cluster for its seat.
+const JOIN_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Runs one member until SIGTERM or Ctrl-C.
 pub async fn serve(config: ServeConfig) -> Result<(), String> {
-    if config.initial_cluster_state == ClusterState::Existing {
-        return Err(
-            "--initial-cluster-state existing needs membership changes, \
-                    which paxon does not support yet"
-                .into(),
-        );
-    }
-    let members = members(&config);
-    let me = member_id(
-        &config.initial_advertise_peer_urls,
-        &config.initial_cluster_token,
-    );
-    let ids: Vec<NodeId> = members.iter().map(|m| m.id).collect();
-    let cluster_id = cluster_id(&ids);
-    let (disk_events_tx, disk_events_rx) = mpsc::unbounded_channel();
     let member_dir = config.data_dir.join("member");
+    let peer_tls = config.peer_tls.as_ref().map(PeerTls::load).transpose()?;
+    let seat = take_seat(&config, &member_dir, peer_tls.as_ref()).await?;
+    let (me, cluster_id) = (seat.me, seat.cluster_id);
+    let (disk_events_tx, disk_events_rx) = mpsc::unbounded_channel();
     let db_size = Arc::new(AtomicU64::new(0));
-    let peer_ids: Vec<NodeId> = ids.iter().copied().filter(|id| *id != me).collect();
+    let peer_ids: Vec<NodeId> = seat
+        .roll
+        .iter()
+        .map(|m| m.id)
+        .filter(|id| *id != me)
+        .collect();
     let metrics = Arc::new(Metrics::new(&peer_ids, Arc::clone(&db_size)));
     let opening = Instant::now();
     let (disk, recovered) = Disk::open(&member_dir, disk_events_tx, Arc::clone(&metrics))?;
@@ -64,7 +63,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         restored_ms = (opening.elapsed() - read).as_millis() as u64,
         "ledger and snapshot read; the decrees after the snapshot are applied next"
     );
-    let (core, tick) = core_config(me, &ids, &config);
+    let (core, tick) = core_config(me, &seat.genesis, &config);
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
@@ -79,19 +78,15 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         cluster_id,
         client_urls: client_urls.join(","),
     };
-    let peers: BTreeMap<NodeId, Url> = members
-        .iter()
-        .filter(|m| m.id != me)
-        .map(|m| (m.id, m.peer_url.clone()))
-        .collect();
-    let peer_tls = config.peer_tls.as_ref().map(PeerTls::load).transpose()?;
-    let transport = Transport::start(identity.clone(), peers, peer_tls.clone());
+    let transport = Transport::new(identity.clone(), peer_tls.clone());
     let (inbox_tx, inbox_rx) = mpsc::channel(INBOX_MAX);
     for url in &config.listen_peer_urls {
         let listener = bind(url, "peer").await?;
-        let (identity, ids, inbox) = (identity.clone(), ids.clone(), peer_inbox(&inbox_tx));
-        let tls = peer_tls.clone().filter(|_| url.tls);
-        tokio::spawn(transport::accept_loop(listener, tls, identity, ids, inbox));
+        let (identity, admitted) = (identity.clone(), transport.admitted());
+        let (tls, inbox) = (peer_tls.clone().filter(|_| url.tls), peer_inbox(&inbox_tx));
+        tokio::spawn(transport::accept_loop(
+            listener, tls, identity, admitted, inbox,
+        ));
     }
     db_size.store(machine.size_bytes(), Ordering::Relaxed);
     let auth = machine.auth_view();
@@ -100,6 +95,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         disk,
         machine,
         transport,
+        Roster::new(&seat, &config.name),
         Slot(snapshot_slot.0),
         Arc::clone(&db_size),
         config.snapshot_count,
@@ -110,7 +106,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         cluster_id,
         me,
         client_urls,
-        members: members.iter().map(|m| m.info.clone()).collect(),
+        members: seat.roll.clone(),
         max_request_bytes: config.max_request_bytes,
         quota_backend_bytes: config.quota_backend_bytes,
         db_size,
@@ -125,35 +121,78 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     Ok(())
 }
 
-struct Peer {
-    id: NodeId,
-    peer_url: Url,
-    info: MemberInfo,
+/// This member's seat (`crate::seat`): the saved one, else one computed
+/// from the flags (`new`) or asked of the cluster (`existing`), saved
+/// before the member first speaks. A data directory from before seats
+/// were saved is read as `new` would compute it.
+async fn take_seat(
+    config: &ServeConfig,
+    member_dir: &Path,
+    tls: Option<&PeerTls>,
+) -> Result<Seat, String> {
+    let cannot = |e: SeatError| format!("{}: {e}", member_dir.join("seat").display());
+    if let Some(seat) = Seat::load(member_dir).map_err(cannot)? {
+        return Ok(seat);
+    }
+    let has_data = std::fs::read_dir(member_dir).is_ok_and(|mut d| d.next().is_some());
+    let seat = if config.initial_cluster_state == ClusterState::New || has_data {
+        seat_from_flags(config)
+    } else {
+        let own = &config.initial_advertise_peer_urls;
+        let peers: Vec<Url> = config
+            .initial_cluster
+            .iter()
+            .filter(|(name, _)| **name != config.name)
+            .flat_map(|(_, urls)| urls.iter().cloned())
+            .collect();
+        if peers.is_empty() {
+            return Err(
+                "--initial-cluster-state existing: --initial-cluster names no other member to join"
+                    .into(),
+            );
+        }
+        tracing::info!(
+            peers = peers.len(),
+            "asking the cluster for this member's seat"
+        );
+        let seat = join::ask(&peers, own, tls, JOIN_PATIENCE)
+            .await
+            .map_err(|answers| format!("cannot join the cluster: {answers}"))?;
+        tracing::info!(id = %format!("{:x}", seat.me.0), cluster = %format!("{:x}", seat.cluster_id), "joined");
+        seat
+    };
+    seat.save(member_dir).map_err(cannot)?;
+    Ok(seat)
 }
 
-fn members(config: &ServeConfig) -> Vec<Peer> {
-    config
+/// The seat of a member of a cluster that `--initial-cluster` bootstraps.
+fn seat_from_flags(config: &ServeConfig) -> Seat {
+    let roll: Vec<MemberInfo> = config
         .initial_cluster
         .iter()
-        .map(|(name, urls)| {
-            let id = member_id(urls, &config.initial_cluster_token);
-            Peer {
-                id,
-                peer_url: urls[0].clone(),
-                info: MemberInfo {
-                    id,
-                    name: name.clone(),
-                    peer_urls: urls.iter().map(Url::to_url_string).collect(),
-                },
-            }
+        .map(|(name, urls)| MemberInfo {
+            id: member_id(urls, &config.initial_cluster_token),
+            name: name.clone(),
+            peer_urls: urls.iter().map(Url::to_url_string).collect(),
         })
-        .collect()
+        .collect();
+    let ids: Vec<NodeId> = roll.iter().map(|m| m.id).collect();
+    Seat {
+        me: member_id(
+            &config.initial_advertise_peer_urls,
+            &config.initial_cluster_token,
+        ),
+        cluster_id: cluster_id(&ids),
+        genesis: Membership::new(ids, Vec::new()).expect("distinct ids, at least one"),
+        roll,
+    }
 }
 
 /// etcd's timing flags in core ticks: a tick is half a heartbeat.
-fn core_config(me: NodeId, ids: &[NodeId], config: &ServeConfig) -> (Config, Duration) {
+fn core_config(me: NodeId, genesis: &Membership, config: &ServeConfig) -> (Config, Duration) {
     let tick_ms = (config.heartbeat_interval_ms / 2).max(1);
-    let mut core = Config::new(me, ids.to_vec());
+    let mut core = Config::new(me, genesis.voters().to_vec());
+    core.learners = genesis.learners().to_vec();
     core.heartbeat_interval_ticks = 2;
     core.accept_retry_ticks = 4;
     core.election_timeout_ticks = (config.election_timeout_ms / tick_ms).max(4);

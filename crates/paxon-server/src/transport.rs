@@ -4,8 +4,9 @@
 //! stall the leader). A peer that sends garbage is disconnected. An
 //! `https` peer URL is dialled and served over TLS (`crate::tls`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -15,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::config::Url;
+use crate::join::{self, JoinReply, JOIN_MAGIC};
 use crate::peer::PeerFrame;
 use crate::tls::{self, PeerTls};
 
@@ -40,12 +42,25 @@ pub enum Inbound {
     Frame(NodeId, PeerFrame),
     /// A peer introduced itself: its client URLs.
     Hello(NodeId, String),
+    /// A newcomer with these peer URLs asks for its seat (`crate::join`).
+    Join {
+        /// Its peer URLs, sorted.
+        peer_urls: Vec<String>,
+        /// Where the answer goes.
+        reply: JoinReply,
+    },
 }
 
+/// The members whose connections the accept loop takes: the transport's
+/// peers, updated as the configuration changes.
+pub type Admitted = Arc<RwLock<BTreeSet<NodeId>>>;
+
 /// Sends frames to peers.
-#[derive(Clone)]
 pub struct Transport {
-    queues: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
+    identity: Identity,
+    tls: Option<PeerTls>,
+    queues: BTreeMap<NodeId, (Url, mpsc::Sender<Bytes>)>,
+    admitted: Admitted,
 }
 
 /// Who we are, as told to peers in the handshake.
@@ -60,26 +75,44 @@ pub struct Identity {
 }
 
 impl Transport {
-    /// Starts one sender task per peer; `tls` is needed for `https`
-    /// peer URLs (the configuration has checked it is there).
-    pub fn start(
-        identity: Identity,
-        peers: BTreeMap<NodeId, Url>,
-        tls: Option<PeerTls>,
-    ) -> Transport {
-        let mut queues = BTreeMap::new();
-        for (id, url) in peers {
-            let (tx, rx) = mpsc::channel(QUEUE_FRAMES_MAX);
-            let tls = tls.clone().filter(|_| url.tls);
-            tokio::spawn(send_loop(identity.clone(), url, tls, rx));
-            queues.insert(id, tx);
+    /// A transport with no peer yet (see [`Transport::set_peers`]); `tls`
+    /// is needed for `https` peer URLs.
+    pub fn new(identity: Identity, tls: Option<PeerTls>) -> Transport {
+        Transport {
+            identity,
+            tls,
+            queues: BTreeMap::new(),
+            admitted: Admitted::default(),
         }
-        Transport { queues }
+    }
+
+    /// Who the accept loop lets in.
+    pub fn admitted(&self) -> Admitted {
+        Arc::clone(&self.admitted)
+    }
+
+    /// Talks to exactly `peers` from now on: a sender task per new peer
+    /// (or per peer whose URL changed), and the tasks of the others end.
+    pub fn set_peers(&mut self, peers: BTreeMap<NodeId, Url>) {
+        self.queues
+            .retain(|id, (url, _)| peers.get(id) == Some(url));
+        for (id, url) in &peers {
+            if self.queues.contains_key(id) {
+                continue;
+            }
+            let (tx, rx) = mpsc::channel(QUEUE_FRAMES_MAX);
+            let tls = self.tls.clone().filter(|_| url.tls);
+            tokio::spawn(send_loop(self.identity.clone(), url.clone(), tls, rx));
+            tracing::debug!(%id, url = %url.to_url_string(), "talking to a peer");
+            self.queues.insert(*id, (url.clone(), tx));
+        }
+        let mut admitted = self.admitted.write().expect("admitted lock");
+        *admitted = peers.into_keys().collect();
     }
 
     /// Queues a frame for `to`; drops it if the queue is full.
     pub fn send(&self, to: NodeId, frame: &PeerFrame) {
-        if let Some(queue) = self.queues.get(&to) {
+        if let Some((_, queue)) = self.queues.get(&to) {
             if queue.try_send(frame.encode()).is_err() {
                 tracing::debug!(%to, "peer queue full or closed: frame dropped");
             }
@@ -125,7 +158,7 @@ async fn send_loop(
 
 /// The TLS handshake with a peer we dialled: its certificate must be
 /// signed by `--peer-trusted-ca-file` for the host of its URL.
-async fn dial_tls(
+pub(crate) async fn dial_tls(
     tls: &PeerTls,
     url: &Url,
     stream: TcpStream,
@@ -173,14 +206,15 @@ async fn write_frame<S: AsyncWrite + Unpin>(
 }
 
 /// Accepts peer connections and hands their frames to `inbox`; a peer from
-/// another cluster, an unknown member or a malformed frame is cut off.
+/// another cluster, a member not `admitted` or a malformed frame is cut
+/// off. A newcomer's join request is answered (`crate::join`).
 /// With `tls` (an `https` listener) every connection must complete a TLS
 /// handshake first.
 pub async fn accept_loop(
     listener: TcpListener,
     tls: Option<PeerTls>,
     identity: Identity,
-    members: Vec<NodeId>,
+    admitted: Admitted,
     inbox: mpsc::Sender<Inbound>,
 ) {
     loop {
@@ -193,13 +227,13 @@ pub async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let (identity, members, inbox) = (identity.clone(), members.clone(), inbox.clone());
+        let (identity, admitted, inbox) = (identity.clone(), admitted.clone(), inbox.clone());
         let tls = tls.clone();
         tokio::spawn(async move {
             let read = match tls {
-                None => read_peer(stream, addr, &identity, &members, &inbox).await,
+                None => read_peer(stream, addr, &identity, &admitted, &inbox).await,
                 Some(tls) => match accept_tls(&tls, stream).await {
-                    Ok(stream) => read_peer(stream, addr, &identity, &members, &inbox).await,
+                    Ok(stream) => read_peer(stream, addr, &identity, &admitted, &inbox).await,
                     Err(error) => Err(format!("TLS handshake failed: {error}")),
                 },
             };
@@ -221,27 +255,38 @@ async fn accept_tls(
         .map_err(|_| std::io::Error::other("timed out"))?
 }
 
-async fn read_peer<S: AsyncRead + Unpin>(
+async fn read_peer<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     addr: SocketAddr,
     identity: &Identity,
-    members: &[NodeId],
+    admitted: &Admitted,
     inbox: &mpsc::Sender<Inbound>,
 ) -> Result<(), String> {
     let mut head = [0u8; 28];
-    let read = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read_exact(&mut head));
+    let read = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read_exact(&mut head[..8]));
+    read.await
+        .map_err(|_| "handshake timed out")?
+        .map_err(|e| e.to_string())?;
+    if &head[..8] == JOIN_MAGIC {
+        let answered = join::answer(stream, inbox);
+        return tokio::time::timeout(HANDSHAKE_TIMEOUT, answered)
+            .await
+            .map_err(|_| "join request timed out")?;
+    }
+    if &head[..8] != MAGIC {
+        return Err(format!("{addr} is not a paxon peer"));
+    }
+    let read = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read_exact(&mut head[8..]));
     read.await
         .map_err(|_| "handshake timed out")?
         .map_err(|e| e.to_string())?;
     let word = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().expect("8 bytes"));
-    if &head[..8] != MAGIC {
-        return Err(format!("{addr} is not a paxon peer"));
-    }
     if word(8) != identity.cluster_id {
         return Err(format!("{addr} belongs to another cluster ({:x})", word(8)));
     }
     let from = NodeId(word(16));
-    if from == identity.me || !members.contains(&from) {
+    let known = admitted.read().expect("admitted lock").contains(&from);
+    if from == identity.me || !known {
         return Err(format!("{addr} claims to be {from}, not a peer"));
     }
     let urls_len = u32::from_le_bytes(head[24..28].try_into().expect("4 bytes")) as usize;

@@ -5,9 +5,9 @@
 
 use paxon_kv::{
     AlarmAction, AlarmMember, AlarmType, AuthCommand, Command, CompactionRequest, Compare,
-    CompareResult, CompareTarget, DeleteRangeRequest, KeyValue, KvError, LeaseId, Permission,
-    PermissionKind, PutRequest, RangeRequest, RangeResponse, RequestOp, Response, Revision,
-    SortOrder, SortTarget, Store, TxnRequest, TxnResponse,
+    CompareResult, CompareTarget, DeleteRangeRequest, KeyValue, KvError, LeaseId, MemberAttrs,
+    Permission, PermissionKind, PutRequest, RangeRequest, RangeResponse, RequestOp, Response,
+    Revision, SortOrder, SortTarget, Store, TxnRequest, TxnResponse,
 };
 use proptest::prelude::*;
 
@@ -254,6 +254,8 @@ pub fn command() -> impl Strategy<Value = Command> {
         1 => (0i64..200_000).prop_map(|now_ms| Command::LeaseTick { now_ms }),
         1 => (0i64..200_000).prop_map(|now_ms| Command::LeasePromote { now_ms }),
         3 => auth_strategy().prop_map(Command::Auth),
+        1 => (1u64..4, "[a-z]{0,3}", prop::collection::vec("http://[a-z]{1,3}:2380", 0..3))
+            .prop_map(|(id, name, peer_urls)| Command::MemberAttrs { id, attrs: MemberAttrs { name, peer_urls } }),
     ]
 }
 

@@ -8,8 +8,10 @@ use tonic::{Request, Response, Status};
 
 use super::unimplemented::NoStream;
 use super::Handle;
+use crate::config::new_member_id;
+use crate::error::ServeError;
 use crate::member::{ClientOp, StatusInfo};
-use crate::reconfig::MemberChange;
+use crate::reconfig::{normalized, MemberChange};
 use crate::state::Hashed;
 use paxon_core::{Membership, NodeId};
 
@@ -37,11 +39,41 @@ impl pb::cluster_server::Cluster for Handle {
         }))
     }
 
+    /// §3.3.6: the configuration with the new member, chosen as a decree,
+    /// and its peer URLs in the member directory. The new member's id is
+    /// drawn here, from its peer URLs, the cluster and the time (as etcd
+    /// does, so that an id is never reused); it learns it when it joins
+    /// (`crate::join`). With auth enabled, root only.
     async fn member_add(
         &self,
-        _: Request<pb::MemberAddRequest>,
+        request: Request<pb::MemberAddRequest>,
     ) -> Result<Response<pb::MemberAddResponse>, Status> {
-        Err(unimplemented("Cluster.MemberAdd"))
+        self.check_admin(&request).await?;
+        let request = request.into_inner();
+        let peer_urls = normalized(&request.peer_ur_ls)?;
+        let id = new_member_id(&peer_urls, self.cluster.cluster_id, unix_nanos());
+        let change = MemberChange::Add {
+            id,
+            peer_urls: peer_urls.clone(),
+            learner: request.is_learner,
+        };
+        let (mut members, header) = self.change_membership(change).await?;
+        // This member may not have applied the directory entry yet.
+        for member in members.iter_mut().filter(|m| m.id == id.0) {
+            member.peer_ur_ls = peer_urls.clone();
+        }
+        let member = pb::Member {
+            id: id.0,
+            name: String::new(),
+            peer_ur_ls: peer_urls,
+            client_ur_ls: Vec::new(),
+            is_learner: request.is_learner,
+        };
+        Ok(Response::new(pb::MemberAddResponse {
+            header: Some(header),
+            member: Some(member),
+            members,
+        }))
     }
 
     /// §3.3.6: the configuration without the member, chosen as a decree;
@@ -60,11 +92,47 @@ impl pb::cluster_server::Cluster for Handle {
         }))
     }
 
+    /// New peer URLs for a member: a directory decree (members dial it
+    /// there from then on). The checks are made against this member's
+    /// view before proposing. With auth enabled, root only.
     async fn member_update(
         &self,
-        _: Request<pb::MemberUpdateRequest>,
+        request: Request<pb::MemberUpdateRequest>,
     ) -> Result<Response<pb::MemberUpdateResponse>, Status> {
-        Err(unimplemented("Cluster.MemberUpdate"))
+        self.check_admin(&request).await?;
+        let request = request.into_inner();
+        let id = NodeId(request.id);
+        let peer_urls = normalized(&request.peer_ur_ls)?;
+        let status = self.status().await?;
+        let (_, latest) = status.memberships.latest();
+        if !latest.contains(id) {
+            return Err(ServeError::MemberNotFound.into());
+        }
+        let taken = latest.all().filter(|m| *m != id).any(|other| {
+            status.directory.get(&other).is_some_and(|info| {
+                normalized(&info.peer_urls)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|url| peer_urls.contains(url))
+            })
+        });
+        if taken {
+            return Err(ServeError::PeerUrlExists.into());
+        }
+        let name = status
+            .directory
+            .get(&id)
+            .map(|info| info.name.clone())
+            .unwrap_or_default();
+        let attrs = kv::MemberAttrs { name, peer_urls };
+        let command = kv::Command::MemberAttrs { id: id.0, attrs };
+        let (response, term) = self.propose(command).await?;
+        let status = self.status().await?;
+        let (_, latest) = status.memberships.latest();
+        Ok(Response::new(pb::MemberUpdateResponse {
+            header: Some(self.header(response.header().revision.0, term)),
+            members: self.members_of(latest, &status),
+        }))
     }
 
     /// A learner becomes a voter, once caught up with the leader. With
@@ -98,14 +166,15 @@ impl Handle {
         Ok((members, self.header(status.revision, status.term)))
     }
 
-    /// The members of `membership` as etcd lists them. A member Paxon
-    /// knows no name or peer URL of (one not in `--initial-cluster`) is
-    /// listed by id alone.
+    /// The members of `membership` as etcd lists them, by id. A member
+    /// added but not started has no name yet; one whose directory entry
+    /// this member has not applied yet is listed by id alone.
     fn members_of(&self, membership: &Membership, status: &StatusInfo) -> Vec<pb::Member> {
-        membership
-            .all()
+        let mut ids: Vec<NodeId> = membership.all().collect();
+        ids.sort();
+        ids.into_iter()
             .map(|id| {
-                let info = self.cluster.members.iter().find(|m| m.id == id);
+                let info = status.directory.get(&id);
                 let client_urls = if id == self.cluster.me {
                     self.cluster.client_urls.clone()
                 } else {
@@ -125,6 +194,12 @@ impl Handle {
             })
             .collect()
     }
+}
+
+fn unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as u64)
 }
 
 /// The etcd API version Paxon implements (clients check it for features).
@@ -149,7 +224,7 @@ impl pb::maintenance_server::Maintenance for Handle {
             raft_applied_index: status.applied.0,
             errors: status_errors(&status),
             db_size_in_use: status.db_size as i64,
-            is_learner: false,
+            is_learner: !status.memberships.latest().1.is_voter(status.me),
             ..Default::default()
         }))
     }

@@ -24,7 +24,7 @@ use crate::member::{ClientOp, Input, StatusInfo, REQUEST_TIMEOUT};
 use crate::state::AuthView;
 
 /// One member as `MemberList` shows it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberInfo {
     /// Member id.
     pub id: NodeId,

@@ -27,7 +27,9 @@ pub fn render(cluster: &ClusterInfo, status: &StatusInfo, metrics: &Metrics) -> 
         status.db_size,
     );
     out.push_str("\"members\":[");
-    for (i, member) in cluster.members.iter().enumerate() {
+    let (_, latest) = status.memberships.latest();
+    let members = latest.all().filter_map(|id| status.directory.get(&id));
+    for (i, member) in members.enumerate() {
         let client_urls = if member.id == cluster.me {
             cluster.client_urls.join(",")
         } else {

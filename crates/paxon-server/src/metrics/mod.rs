@@ -51,8 +51,9 @@ pub struct Metrics {
     pub wal_fsync_seconds: Histogram,
     /// `etcd_disk_backend_commit_duration_seconds`.
     pub backend_commit_seconds: Histogram,
-    /// `etcd_network_peer_round_trip_time_seconds`, by peer.
-    pub peer_round_trip_seconds: BTreeMap<NodeId, Histogram>,
+    /// `etcd_network_peer_round_trip_time_seconds`, by peer: every peer
+    /// the member has talked to (`Metrics::watch_peers`).
+    peer_round_trip_seconds: Mutex<BTreeMap<NodeId, Histogram>>,
     /// `etcd_server_health_success`.
     pub health_success: Counter,
     /// `etcd_server_health_failures`.
@@ -75,11 +76,16 @@ pub struct Metrics {
     last_leader: Mutex<Option<NodeId>>,
 }
 
+/// etcd's buckets for peer round trips: 0.1 ms to 0.8 s.
+fn peer_round_trip_histogram() -> Histogram {
+    Histogram::seconds(0.0001, 2.0, 14)
+}
+
 impl Metrics {
     /// The metrics of a member with these `peers`, whose store size the
     /// driver publishes in `db_size`.
     pub fn new(peers: &[NodeId], db_size: Arc<AtomicU64>) -> Metrics {
-        // etcd's buckets: 1 ms to 8 s for disk, 0.1 ms to 0.8 s for peers.
+        // etcd's buckets: 1 ms to 8 s for disk.
         let disk = || Histogram::seconds(0.001, 2.0, 14);
         Metrics {
             has_leader: Gauge::default(),
@@ -91,10 +97,12 @@ impl Metrics {
             proposals_failed: Counter::default(),
             wal_fsync_seconds: disk(),
             backend_commit_seconds: disk(),
-            peer_round_trip_seconds: peers
-                .iter()
-                .map(|peer| (*peer, Histogram::seconds(0.0001, 2.0, 14)))
-                .collect(),
+            peer_round_trip_seconds: Mutex::new(
+                peers
+                    .iter()
+                    .map(|peer| (*peer, peer_round_trip_histogram()))
+                    .collect(),
+            ),
             health_success: Counter::default(),
             health_failures: Counter::default(),
             ballot_round: Gauge::default(),
@@ -145,9 +153,26 @@ impl Metrics {
 
     /// A peer answered a probe after `rtt`.
     pub fn peer_round_trip(&self, peer: NodeId, rtt: Duration) {
-        if let Some(histogram) = self.peer_round_trip_seconds.get(&peer) {
+        if let Some(histogram) = self.peer_round_trips().get(&peer) {
             histogram.observe_duration(rtt);
         }
+    }
+
+    /// Round trips to these peers are measured too (members added at run
+    /// time); a removed peer's series stays, as etcd's does.
+    pub fn watch_peers(&self, peers: impl Iterator<Item = NodeId>) {
+        let mut histograms = self.peer_round_trips();
+        for peer in peers {
+            histograms
+                .entry(peer)
+                .or_insert_with(peer_round_trip_histogram);
+        }
+    }
+
+    fn peer_round_trips(&self) -> std::sync::MutexGuard<'_, BTreeMap<NodeId, Histogram>> {
+        self.peer_round_trip_seconds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The store's size in bytes.
@@ -218,7 +243,7 @@ impl Metrics {
         );
         let name = "etcd_network_peer_round_trip_time_seconds";
         text.family(name, "histogram", "Round-Trip-Time histogram between peers");
-        for (peer, histogram) in &self.peer_round_trip_seconds {
+        for (peer, histogram) in self.peer_round_trips().iter() {
             let to = format!("{:x}", peer.0);
             text.histogram(name, &[("To", &to)], &histogram.snapshot());
         }
