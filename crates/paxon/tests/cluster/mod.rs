@@ -20,6 +20,10 @@ pub struct Member {
     pub child: Option<Child>,
     /// This member's own extra `paxon serve` flags (its TLS files).
     pub args: Vec<String>,
+    /// For a member added at run time: the `--initial-cluster` that
+    /// `etcdctl member add` printed (it starts with
+    /// `--initial-cluster-state existing`).
+    pub joined: Option<String>,
 }
 
 /// A cluster of real processes in a temporary directory.
@@ -99,6 +103,7 @@ impl Cluster {
                 metrics_port: free_port(),
                 child: None,
                 args: Vec::new(),
+                joined: None,
             })
             .collect();
         let peer_scheme = if tls.peer { "https" } else { "http" };
@@ -216,7 +221,14 @@ impl Cluster {
                 "--listen-metrics-urls",
                 &format!("http://127.0.0.1:{}", m.metrics_port),
             ])
-            .args(["--initial-cluster", &self.initial_cluster])
+            .args([
+                "--initial-cluster",
+                m.joined.as_deref().unwrap_or(&self.initial_cluster),
+            ])
+            .args(match m.joined {
+                Some(_) => &["--initial-cluster-state", "existing"][..],
+                None => &[],
+            })
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
             .args(&self.extra_args)
             .args(&m.args)
@@ -226,6 +238,46 @@ impl Cluster {
             .spawn()
             .expect("spawn paxon serve");
         self.members[i].child = Some(child);
+    }
+
+    /// `etcdctl member add` (asked of every endpoint, as a learner if
+    /// `learner`) of a new member on fresh ports, then starts it on an
+    /// empty data directory with the `--initial-cluster` etcdctl printed.
+    /// Returns its index and id.
+    pub fn add_member(&mut self, learner: bool) -> (usize, u64) {
+        assert!(!self.tls.peer, "add_member makes no certificates");
+        let name = format!("m{}", self.members.len() + 1);
+        let peer_port = free_port();
+        let peer_url = format!("--peer-urls=http://127.0.0.1:{peer_port}");
+        let mut args = vec!["member", "add", &name, &peer_url];
+        if learner {
+            args.push("--learner");
+        }
+        let out = self.etcdctl(&args);
+        assert!(out.status.success(), "member add: {}", stderr(&out));
+        let text = stdout(&out);
+        let id = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+            .unwrap_or_else(|| panic!("no id in {text:?}"));
+        let initial_cluster = text
+            .lines()
+            .find_map(|line| line.strip_prefix("ETCD_INITIAL_CLUSTER="))
+            .map(|value| value.trim_matches('"').to_string())
+            .unwrap_or_else(|| panic!("no ETCD_INITIAL_CLUSTER in {text:?}"));
+        self.members.push(Member {
+            name,
+            client_port: free_port(),
+            peer_port,
+            metrics_port: free_port(),
+            child: None,
+            args: Vec::new(),
+            joined: Some(initial_cluster),
+        });
+        let i = self.members.len() - 1;
+        self.start_member(i);
+        (i, id)
     }
 
     /// kill -9.
