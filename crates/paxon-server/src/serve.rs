@@ -106,7 +106,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         cluster_id,
         me,
         client_urls,
-        members: seat.roll.clone(),
+        name: config.name.clone(),
         max_request_bytes: config.max_request_bytes,
         quota_backend_bytes: config.quota_backend_bytes,
         db_size,

@@ -43,8 +43,8 @@ pub struct ClusterInfo {
     pub me: NodeId,
     /// Our advertised client URLs.
     pub client_urls: Vec<String>,
-    /// Every member.
-    pub members: Vec<MemberInfo>,
+    /// This member's `--name`.
+    pub name: String,
     /// `--max-request-bytes`.
     pub max_request_bytes: usize,
     /// `--quota-backend-bytes`.

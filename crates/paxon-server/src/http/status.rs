@@ -17,7 +17,7 @@ pub fn render(cluster: &ClusterInfo, status: &StatusInfo, metrics: &Metrics) -> 
         "{{\"id\":{},\"name\":\"{}\",\"cluster_id\":\"{:x}\",\"leader\":{},\"ballot_round\":{},\
          \"commit\":{},\"applied\":{},\"revision\":{},\"db_size_bytes\":{},",
         id(status.me),
-        escape(&own_name(cluster)),
+        escape(&cluster.name),
         cluster.cluster_id,
         status.leader.map_or("null".into(), id),
         status.term,
@@ -84,15 +84,6 @@ pub fn render(cluster: &ClusterInfo, status: &StatusInfo, metrics: &Metrics) -> 
         crate::metrics::unix_ms(),
     );
     out
-}
-
-fn own_name(cluster: &ClusterInfo) -> String {
-    cluster
-        .members
-        .iter()
-        .find(|m| m.id == cluster.me)
-        .map(|m| m.name.clone())
-        .unwrap_or_default()
 }
 
 fn strings<'a>(items: impl Iterator<Item = &'a str>) -> String {
