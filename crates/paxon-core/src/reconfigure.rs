@@ -22,8 +22,17 @@
 //!   slots of its configuration are chosen (a leader that removed itself),
 //!   so for a while it still teaches every peer that shows it lags (a
 //!   `Prepare`, `CatchUp`, `Heartbeat` or `Accept` with an older commit
-//!   point) the decrees it lacks; after [`RETIRE_QUIET_TIMEOUTS`] election
-//!   timeouts without such a peer it stops for good (`Action::Removed`).
+//!   point) the decrees it lacks. It stops for good (`Action::Removed`)
+//!   once a quorum of the configuration that left it out has shown it
+//!   learned every decree the retiring replica knows (those members can
+//!   then teach the others, and elect a leader whose window no longer
+//!   needs the old configuration), and [`RETIRE_QUIET_TIMEOUTS`] election
+//!   timeouts passed without a lagging peer. It asks them: every heartbeat
+//!   interval it sends each such voter not yet caught up a `CatchUp` from
+//!   its own commit point, which one that knows that slot answers with a
+//!   `Learn` (and one that lags answers by asking to be taught). Until
+//!   then it stays: stopping earlier could leave the slots its old
+//!   configuration governed without a quorum that knows them.
 
 use std::collections::BTreeSet;
 
@@ -87,6 +96,12 @@ impl Replica {
         self.removed
     }
 
+    /// Whether this replica has left the configuration and is retiring:
+    /// it only teaches, until its successors have learned what it knows.
+    pub fn is_retiring(&self) -> bool {
+        self.retiring.is_some() && !self.removed
+    }
+
     /// The last commit point learner `node` reported to this leader.
     pub fn learner_progress(&self, node: NodeId) -> Option<Slot> {
         match &self.role {
@@ -146,6 +161,7 @@ impl Replica {
             if self.retiring.is_none() {
                 self.set_role(Role::follower());
                 self.retiring = Some(self.now_ticks);
+                self.successors_caught_up.clear();
             }
             return;
         }
@@ -159,13 +175,58 @@ impl Replica {
         }
     }
 
-    /// A retiring replica stops once no peer lagged for a while.
+    /// A retiring replica asks its successors how far they learned, and
+    /// stops once a quorum of them caught up and no peer lagged for a
+    /// while (see the module doc).
     pub(crate) fn tick_retiring(&mut self) {
         let last = self.retiring.expect("retiring");
+        let successors = self.membership().clone();
+        let caught_up = |n: NodeId| self.successors_caught_up.contains(&n);
+        let quorum = successors.has_quorum(false, caught_up);
         let quiet = RETIRE_QUIET_TIMEOUTS * self.config.election_timeout_ticks;
-        if self.now_ticks >= last + quiet {
+        if quorum && self.now_ticks >= last + quiet {
             self.removed = true;
             self.outbox.push_back(Action::Removed { at: self.commit });
+            return;
+        }
+        if quorum
+            || !self
+                .now_ticks
+                .is_multiple_of(self.config.heartbeat_interval_ticks)
+        {
+            return;
+        }
+        let from_slot = self.commit;
+        for voter in successors.voters() {
+            if !self.successors_caught_up.contains(voter) {
+                self.send(*voter, Message::CatchUp { from_slot });
+            }
+        }
+    }
+
+    /// While retiring: a `Learn` that reaches this replica's commit point
+    /// (the answer to its `CatchUp`) shows the sender knows every decree
+    /// it knows (a commit point has no gaps).
+    pub(crate) fn note_successor(&mut self, from: NodeId, msg: &Message) {
+        let Message::Learn {
+            first_slot,
+            entries,
+        } = msg
+        else {
+            return;
+        };
+        let last = Slot(first_slot.0 + entries.len() as u64).prev();
+        self.peer_holds(from, last);
+    }
+
+    /// The driver saw `peer` hold every decree through `slot`: it sent a
+    /// snapshot through it (a peer whose log starts after this replica's
+    /// commit point answers a `CatchUp` with a snapshot, not a `Learn`).
+    /// A retiring replica counts it as caught up when that covers its
+    /// commit point.
+    pub fn peer_holds(&mut self, peer: NodeId, slot: Slot) {
+        if self.retiring.is_some() && slot >= self.commit {
+            self.successors_caught_up.insert(peer);
         }
     }
 

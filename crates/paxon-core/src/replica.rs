@@ -1,6 +1,6 @@
 //! The replica: one priest of the parliament, as a sans-IO state machine.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use bytes::Bytes;
 
@@ -89,6 +89,9 @@ pub struct Replica {
     /// Left out of the configuration: the tick of the last contact from a
     /// peer that lagged behind it (`reconfigure.rs`).
     pub(crate) retiring: Option<u64>,
+    /// While retiring: the voters of the configuration that left this
+    /// replica out that have shown they learned every decree it knows.
+    pub(crate) successors_caught_up: BTreeSet<NodeId>,
     /// Left out of the configuration and retired: stopped.
     pub(crate) removed: bool,
     /// A configuration change waiting for a slot (leader only).
@@ -168,6 +171,7 @@ impl Replica {
             memberships,
             admitted,
             retiring: None,
+            successors_caught_up: BTreeSet::new(),
             removed: false,
             queued_reconfig: None,
         };
@@ -277,6 +281,7 @@ impl Replica {
             if self.teach_laggard(from, &msg) {
                 self.retiring = Some(self.now_ticks);
             }
+            self.note_successor(from, &msg);
             return Ok(());
         }
         if !self.knows(from) {

@@ -225,6 +225,33 @@ fn a_removed_leader_steps_down_and_the_others_elect_a_new_one() {
     cluster.run_until(|c| c.applied_commands(next) == ["new leader"]);
 }
 
+/// A removed leader may be the only one that knows the last slots its
+/// configuration governed were chosen: it retires only once a quorum of
+/// the configuration that left it out has shown it learned them, however
+/// long they stay out of reach.
+#[test]
+fn a_retiring_member_stays_until_a_quorum_of_its_successors_learned_what_it_knows() {
+    let mut cluster = Cluster::with_config(3, 9, small_window);
+    let leader = cluster.elect();
+    let rest: Vec<u64> = [1, 2, 3].into_iter().filter(|n| *n != leader.0).collect();
+    reconfigure(&mut cluster, leader, membership(&rest, &[]));
+    cluster.run_until(|c| c.replica(leader).is_retiring());
+    cluster.isolate(leader);
+    // Far longer than the quiet time a retiring member waits for laggards.
+    let timeouts = cluster.config(leader).election_timeout_ticks * 40;
+    for _ in 0..timeouts {
+        cluster.tick_all();
+        cluster.deliver_all();
+    }
+    assert!(cluster.replica(leader).is_retiring());
+    assert!(!cluster.removed.contains(&leader));
+    cluster.heal();
+    cluster.run_until(|c| c.removed.contains(&leader));
+    let next = cluster.elect();
+    cluster.propose(next, "after");
+    cluster.run_until(|c| c.applied_commands(next) == ["after"]);
+}
+
 /// A change of two voters at once is safe under α: every slot has one
 /// configuration, and phase 1 covers each configuration in the window.
 #[test]

@@ -409,6 +409,7 @@ impl Member {
                     offset,
                     data,
                 };
+                self.replica.peer_holds(from, slot);
                 match self.incoming.chunk(from, self.machine_applied, chunk) {
                     Ok(Received::Ack(ack)) => self.transport.send(from, &ack),
                     Ok(Received::Complete { slot, state, ack }) => {

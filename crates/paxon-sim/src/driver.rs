@@ -23,11 +23,12 @@ impl Sim {
         match event {
             Event::Deliver { from, to, msg } => self.deliver(from, to, msg),
             Event::DeliverSnapshot {
+                from,
                 to,
                 slot,
                 store,
                 memberships,
-            } => self.install_snapshot(to, slot, store, &memberships),
+            } => self.install_snapshot(from, to, slot, *store, &memberships),
             Event::Request {
                 client,
                 to,
@@ -206,6 +207,7 @@ impl Sim {
 
     fn install_snapshot(
         &mut self,
+        from: NodeId,
         to: NodeId,
         slot: Slot,
         store: Store,
@@ -216,6 +218,7 @@ impl Sim {
         let Some(replica) = node.replica.as_mut() else {
             return;
         };
+        replica.peer_holds(from, slot);
         if node.storage.has_unsynced() || !replica.install_snapshot(slot, memberships) {
             return;
         }
@@ -276,7 +279,7 @@ impl Sim {
                 let (slot, store) = self.nodes[&id].snapshot.clone();
                 let replica = self.nodes[&id].replica.as_ref().expect("up");
                 let memberships = replica.memberships().clone();
-                self.send_snapshot(to, slot, store, memberships);
+                self.send_snapshot(id, to, slot, store, memberships);
             }
             Action::Removed { at } => self.retire(id, at),
             Action::LeaderChanged { leader, ballot } => {
@@ -306,7 +309,14 @@ impl Sim {
         }
     }
 
-    fn send_snapshot(&mut self, to: NodeId, slot: Slot, store: Store, memberships: Memberships) {
+    fn send_snapshot(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        slot: Slot,
+        store: Store,
+        memberships: Memberships,
+    ) {
         if slot == Slot(0) {
             return;
         }
@@ -314,9 +324,10 @@ impl Sim {
             .rng
             .range(self.swarm.delay_min, self.swarm.delay_max * 4 + 1);
         let event = Event::DeliverSnapshot {
+            from,
             to,
             slot,
-            store,
+            store: Box::new(store),
             memberships,
         };
         self.schedule(delay, event);

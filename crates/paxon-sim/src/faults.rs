@@ -151,15 +151,27 @@ impl Sim {
     }
 
     /// Whether one more disk may be damaged (a bit flipped, or wiped):
-    /// a majority of whole disks must remain, or no protocol could bring
-    /// back a decree only the damaged ones held.
+    /// a majority of whole disks must remain in every configuration, or no
+    /// protocol could bring back a decree only the damaged ones held. The
+    /// configuration with the fewest voters ever proposed counts (a change
+    /// may shrink the cluster after a disk was damaged; seed 372 with 5
+    /// nodes lost two disks of four voters that way). A replica still
+    /// recovering from an empty disk counts as damaged: it cannot count
+    /// in a quorum before every voter answered it (seed 4421 with 3 nodes
+    /// lost one voter's disk while another never finished recovering).
     fn may_damage_a_disk(&self) -> bool {
+        let voters = self.newest_voters();
         let damaged = self
             .nodes
             .values()
-            .filter(|n| n.refused.is_some() || n.bit_flipped || n.wiped)
+            .filter(|n| {
+                n.refused.is_some()
+                    || n.bit_flipped
+                    || n.wiped
+                    || (n.is_recovering() && voters.contains(&n.id))
+            })
             .count() as u64;
-        damaged < (self.options.nodes - 1) / 2
+        damaged < (self.fewest_voters - 1) / 2
     }
 
     /// Media decay on a replica that is down: it must notice and refuse to
@@ -210,6 +222,20 @@ impl Sim {
     }
 
     /// The leader with the highest ballot among running replicas.
+    /// The voters of the newest configuration a running replica knows;
+    /// with none running, every replica ever in a configuration.
+    fn newest_voters(&self) -> Vec<NodeId> {
+        self.nodes
+            .values()
+            .filter_map(|n| n.replica.as_ref())
+            .map(|r| r.memberships().latest())
+            .max_by_key(|(from, _)| *from)
+            .map_or_else(
+                || self.enlisted.iter().copied().collect(),
+                |(_, latest)| latest.voters().to_vec(),
+            )
+    }
+
     pub(crate) fn current_leader(&self) -> Option<NodeId> {
         self.nodes
             .values()

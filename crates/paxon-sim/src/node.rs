@@ -58,6 +58,9 @@ pub struct Node {
     pub durable_before_wipe: Option<paxon_core::PersistedState>,
     /// It left the configuration and stopped for good (`Action::Removed`).
     pub removed: bool,
+    /// Whether it was still recovering from an empty disk (`amnesia.rs`)
+    /// when it last stopped.
+    pub was_recovering: bool,
 }
 
 impl Node {
@@ -82,6 +85,7 @@ impl Node {
             wiped: false,
             durable_before_wipe: None,
             removed: false,
+            was_recovering: true,
         }
     }
 
@@ -106,8 +110,18 @@ impl Node {
         Ok(())
     }
 
+    /// Whether it recovers from an empty disk (or did when it stopped): it
+    /// does not count as a whole acceptor until it has recovered.
+    pub fn is_recovering(&self) -> bool {
+        match &self.replica {
+            Some(replica) => replica.is_recovering(),
+            None => self.was_recovering,
+        }
+    }
+
     /// kill -9 or power loss.
     pub fn crash(&mut self, torn: bool, rng: &mut paxon_core::Rng) {
+        self.was_recovering = self.is_recovering();
         self.replica = None;
         self.proposed.clear();
         self.reads.clear();

@@ -54,6 +54,7 @@ impl Sim {
         });
         if result.is_ok() {
             self.enlisted.extend(next.all());
+            self.fewest_voters = self.fewest_voters.min(next.voters().len() as u64);
         }
         self.drain(leader);
     }

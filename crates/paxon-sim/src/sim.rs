@@ -25,9 +25,10 @@ pub(crate) enum Event {
     },
     /// A snapshot arrives at a laggard.
     DeliverSnapshot {
+        from: NodeId,
         to: NodeId,
         slot: Slot,
-        store: Store,
+        store: Box<Store>,
         memberships: Memberships,
     },
     /// A client request arrives at a node.
@@ -145,6 +146,9 @@ pub(crate) struct Sim {
     /// Replicas ever proposed as members (the initial voters included): a
     /// spare is added at most once, a removed member never comes back.
     pub(crate) enlisted: BTreeSet<NodeId>,
+    /// The fewest voters of any configuration proposed so far (the
+    /// initial one included): the disk damage budget (`faults.rs`).
+    pub(crate) fewest_voters: u64,
 }
 
 /// Runs one seed under `options`.
@@ -197,6 +201,7 @@ impl Sim {
             faults_injected: 0,
             failure: None,
             seed,
+            fewest_voters: options.nodes,
             enlisted: members.into_iter().collect(),
             options,
         }
