@@ -138,6 +138,8 @@ fn seeds_that_found_bugs_stay_fixed() {
         (3, 3851),
         (3, 7822),
         (3, 9895),
+        (3, 4421),
+        (5, 372),
     ] {
         let options = Options {
             nodes,
