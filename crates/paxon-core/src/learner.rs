@@ -259,6 +259,8 @@ impl Replica {
         // stale; later Commit records must not bless them on replay.
         self.stage(Record::Snapshot { slot });
         self.advance_commit_locally();
+        // The snapshot may be how this replica learns it was removed.
+        self.after_membership_change();
         true
     }
 }

@@ -252,6 +252,37 @@ fn a_retiring_member_stays_until_a_quorum_of_its_successors_learned_what_it_know
     cluster.run_until(|c| c.applied_commands(next) == ["after"]);
 }
 
+/// A member cut off while it was removed, whose peers have since folded
+/// the removal into a snapshot, learns it from the snapshot they send,
+/// retires, and stops once they showed they know what it knows (found by
+/// the rolling-replacement test of the fault suite: it used to go on
+/// asking for snapshots for ever).
+#[test]
+fn a_member_removed_while_cut_off_learns_it_from_a_snapshot_and_retires() {
+    let mut cluster = Cluster::with_config(3, 11, small_window);
+    cluster.ship_snapshots = true;
+    let leader = cluster.elect();
+    let gone = ids(&[1, 2, 3]).into_iter().find(|n| *n != leader).unwrap();
+    let rest: Vec<u64> = [1, 2, 3].into_iter().filter(|n| *n != gone.0).collect();
+    cluster.isolate(gone);
+    reconfigure(&mut cluster, leader, membership(&rest, &[]));
+    cluster.run_until(|c| !c.replica(leader).reconfiguration_pending());
+    for i in 0..6 {
+        cluster.propose(leader, &format!("c{i}"));
+    }
+    cluster.run_until(|c| {
+        rest.iter()
+            .all(|n| c.applied_commands(NodeId(*n)).len() == 6)
+    });
+    for n in &rest {
+        let applied = cluster.replica(NodeId(*n)).applied();
+        cluster.replica_mut(NodeId(*n)).compact(applied);
+    }
+    cluster.heal();
+    cluster.run_until(|c| c.removed.contains(&gone));
+    assert!(!cluster.snapshots_needed.is_empty());
+}
+
 /// A change of two voters at once is safe under α: every slot has one
 /// configuration, and phase 1 covers each configuration in the window.
 #[test]

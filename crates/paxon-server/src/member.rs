@@ -630,7 +630,10 @@ impl Member {
                     std::process::exit(1);
                 }
             }
-            Action::Send { to, msg } => self.transport.send(to, &PeerFrame::Core(msg)),
+            Action::Send { to, msg } => {
+                self.reach(to);
+                self.transport.send(to, &PeerFrame::Core(msg));
+            }
             Action::Apply { slot, value } => self.apply(slot, value),
             Action::ReadReady { id, slot } => self.read_ready(id, slot),
             Action::ReadFailed { id, leader } => match self.reads.remove(&id) {

@@ -84,7 +84,8 @@ impl Member {
 
     /// Points the transport at every member of a known configuration
     /// (a retiring one included: it may still need to hear or tell the
-    /// last decrees), if anything changed.
+    /// last decrees), if anything changed; connections from every member
+    /// ever known are accepted.
     pub(crate) fn refresh_peers(&mut self) {
         if !std::mem::take(&mut self.roster.stale) {
             return;
@@ -93,13 +94,24 @@ impl Member {
             .directory()
             .into_values()
             .filter(|info| info.id != self.me)
-            .filter_map(|info| {
-                let url = info.peer_urls.first()?;
-                Some((info.id, Url::parse(url).ok()?))
-            })
+            .filter_map(|info| Some((info.id, first_url(&info)?)))
             .collect();
+        let known = self.machine.store().members().keys().map(|id| NodeId(*id));
+        let admitted = known.chain(self.roster.roll.keys().copied()).collect();
         self.metrics.watch_peers(peers.keys().copied());
-        self.transport.set_peers(peers);
+        self.transport.set_peers(peers, admitted);
+    }
+
+    /// Makes sure the transport talks to `to`, a peer outside the known
+    /// configurations included, when its address is known (the core
+    /// teaches strangers, and a retiring member asks its successors).
+    pub(crate) fn reach(&mut self, to: NodeId) {
+        if self.transport.talks_to(to) {
+            return;
+        }
+        if let Some(url) = self.member_info(to).as_ref().and_then(first_url) {
+            self.transport.dial(to, &url);
+        }
     }
 
     /// A newcomer with `peer_urls` asks for its seat: the member of the
@@ -172,4 +184,9 @@ impl Member {
         let (reply, _) = oneshot::channel();
         self.handle_client(ClientOp::Write { command, reply });
     }
+}
+
+/// The first peer URL of a member, parsed.
+fn first_url(info: &MemberInfo) -> Option<Url> {
+    Url::parse(info.peer_urls.first()?).ok()
 }

@@ -93,21 +93,38 @@ impl Transport {
 
     /// Talks to exactly `peers` from now on: a sender task per new peer
     /// (or per peer whose URL changed), and the tasks of the others end.
-    pub fn set_peers(&mut self, peers: BTreeMap<NodeId, Url>) {
+    /// Connections are accepted from `peers` and from `admitted` too (a
+    /// member removed or not yet known to be added may still need to be
+    /// taught, see [`Transport::dial`]).
+    pub fn set_peers(&mut self, peers: BTreeMap<NodeId, Url>, admitted: BTreeSet<NodeId>) {
         self.queues
             .retain(|id, (url, _)| peers.get(id) == Some(url));
         for (id, url) in &peers {
-            if self.queues.contains_key(id) {
-                continue;
-            }
-            let (tx, rx) = mpsc::channel(QUEUE_FRAMES_MAX);
-            let tls = self.tls.clone().filter(|_| url.tls);
-            tokio::spawn(send_loop(self.identity.clone(), url.clone(), tls, rx));
-            tracing::debug!(%id, url = %url.to_url_string(), "talking to a peer");
-            self.queues.insert(*id, (url.clone(), tx));
+            self.dial(*id, url);
         }
-        let mut admitted = self.admitted.write().expect("admitted lock");
-        *admitted = peers.into_keys().collect();
+        let mut all = self.admitted.write().expect("admitted lock");
+        *all = peers.into_keys().chain(admitted).collect();
+    }
+
+    /// Whether a sender task for `to` runs.
+    pub fn talks_to(&self, to: NodeId) -> bool {
+        self.queues.contains_key(&to)
+    }
+
+    /// Starts a sender task for `id` at `url`, unless one runs: for a
+    /// peer of the configuration, or a stranger the core must answer (a
+    /// retiring member asking its successors, a laggard outside every
+    /// configuration known here).
+    pub fn dial(&mut self, id: NodeId, url: &Url) {
+        if self.queues.contains_key(&id) {
+            return;
+        }
+        let (tx, rx) = mpsc::channel(QUEUE_FRAMES_MAX);
+        let tls = self.tls.clone().filter(|_| url.tls);
+        tokio::spawn(send_loop(self.identity.clone(), url.clone(), tls, rx));
+        tracing::debug!(%id, url = %url.to_url_string(), "talking to a peer");
+        self.queues.insert(id, (url.clone(), tx));
+        self.admitted.write().expect("admitted lock").insert(id);
     }
 
     /// Queues a frame for `to`; drops it if the queue is full.

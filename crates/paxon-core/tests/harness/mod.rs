@@ -218,7 +218,7 @@ impl Cluster {
                 self.snapshots_needed.push((id, to, snapshot_slot));
                 if self.ship_snapshots {
                     let memberships = self.replicas[&id].memberships().clone();
-                    self.ship_snapshot(to, snapshot_slot, &memberships);
+                    self.ship_snapshot(id, to, snapshot_slot, &memberships);
                 }
             }
             Action::Removed { .. } => {
@@ -245,10 +245,11 @@ impl Cluster {
     }
 
     /// The law book reaches `to` at once (transfer is the driver's job).
-    fn ship_snapshot(&mut self, to: NodeId, slot: Slot, memberships: &Memberships) {
+    fn ship_snapshot(&mut self, from: NodeId, to: NodeId, slot: Slot, memberships: &Memberships) {
         let Some(replica) = self.replicas.get_mut(&to) else {
             return;
         };
+        replica.peer_holds(from, slot);
         if replica.install_snapshot(slot, memberships) {
             self.applied.get_mut(&to).unwrap().clear();
             self.drain(to);

@@ -21,6 +21,9 @@ pub struct Member {
     peer_url: String,
     child: Option<Child>,
     paused: bool,
+    /// For a member added at run time: the `--initial-cluster` it starts
+    /// with, and `--initial-cluster-state existing`.
+    joined: Option<String>,
 }
 
 /// A cluster of real processes in a temporary directory.
@@ -91,6 +94,7 @@ impl Cluster {
                 peer_url,
                 child: None,
                 paused: false,
+                joined: None,
             })
             .collect();
         let initial_cluster = members
@@ -109,6 +113,27 @@ impl Cluster {
 
     pub fn len(&self) -> usize {
         self.members.len()
+    }
+
+    /// A new member on fresh loopback ports, not started: it will join
+    /// the cluster described by `initial_cluster` (which names it `name`
+    /// with `peer_url`, as `etcdctl member add` prints it).
+    pub fn add_member(&mut self, name: &str, peer_url: &str, initial_cluster: String) -> usize {
+        assert!(self.net.is_none(), "members are added on loopback only");
+        self.members.push(Member {
+            name: name.to_string(),
+            client_url: format!("http://127.0.0.1:{}", free_port()),
+            peer_url: peer_url.to_string(),
+            child: None,
+            paused: false,
+            joined: Some(initial_cluster),
+        });
+        self.members.len() - 1
+    }
+
+    /// A fresh loopback peer URL for a member to be added.
+    pub fn new_peer_url(&self) -> String {
+        format!("http://127.0.0.1:{}", free_port())
     }
 
     pub fn data_dir(&self, i: usize) -> PathBuf {
@@ -161,7 +186,14 @@ impl Cluster {
             .args(["--advertise-client-urls", &m.client_url])
             .args(["--listen-peer-urls", &m.peer_url])
             .args(["--initial-advertise-peer-urls", &m.peer_url])
-            .args(["--initial-cluster", &self.initial_cluster])
+            .args([
+                "--initial-cluster",
+                m.joined.as_deref().unwrap_or(&self.initial_cluster),
+            ])
+            .args(match m.joined {
+                Some(_) => &["--initial-cluster-state", "existing"][..],
+                None => &[],
+            })
             .args(["--initial-cluster-token", "paxon-faults"])
             .args(["--heartbeat-interval", "50"])
             .arg("--election-timeout")
@@ -266,10 +298,15 @@ impl Drop for Cluster {
 /// A client of member `i` only, with a per-request time-out: a request
 /// that runs out of time has an unknown outcome.
 pub async fn connect(endpoint: &str) -> Client {
+    connect_all(&[endpoint]).await
+}
+
+/// A client balancing over `endpoints`.
+pub async fn connect_all<E: AsRef<str>>(endpoints: &[E]) -> Client {
     let options = ConnectOptions::new()
         .with_connect_timeout(Duration::from_millis(500))
         .with_timeout(Duration::from_secs(3));
-    Client::connect([endpoint], Some(options))
+    Client::connect(endpoints, Some(options))
         .await
         .expect("a client (connects lazily)")
 }

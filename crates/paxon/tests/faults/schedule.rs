@@ -87,7 +87,7 @@ pub struct Run {
     seed: u64,
     start: Instant,
     timeline: Vec<String>,
-    recorder: Arc<Recorder>,
+    pub recorder: Arc<Recorder>,
     stop: Arc<AtomicBool>,
     clients: Vec<JoinHandle<()>>,
     pub faults: usize,
@@ -213,8 +213,9 @@ impl Run {
 
     fn start_clients(&mut self) {
         self.stop = Arc::new(AtomicBool::new(false));
-        for c in 0..self.cluster.len() * CLIENTS_PER_MEMBER {
-            let endpoint = self.cluster.endpoint(c % self.cluster.len());
+        let live = self.cluster.live();
+        for c in 0..live.len() * CLIENTS_PER_MEMBER {
+            let endpoint = self.cluster.endpoint(live[c % live.len()]);
             let client = self.rt.block_on(connect(&endpoint));
             let task = client_loop(
                 Arc::clone(&self.recorder),

@@ -84,6 +84,26 @@ impl Recorder {
         Time(self.start.elapsed().as_nanos() as u64)
     }
 
+    /// Time since the clients of this recorder began.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// How long each operation invoked in `from..to` (times as
+    /// [`Recorder::elapsed`] gives them) took, for those answered, sorted.
+    pub fn latencies(&self, from: Duration, to: Duration) -> Vec<Duration> {
+        let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let window = Time(from.as_nanos() as u64)..Time(to.as_nanos() as u64);
+        let mut took: Vec<Duration> = history
+            .operations()
+            .iter()
+            .filter(|op| window.contains(&op.invoke))
+            .filter_map(|op| Some(Duration::from_nanos(op.return_time()?.0 - op.invoke.0)))
+            .collect();
+        took.sort();
+        took
+    }
+
     /// The keys used so far.
     pub fn keys_used(&self) -> std::ops::Range<Key> {
         0..(self.epoch() + 1) * KEYS_PER_EPOCH
