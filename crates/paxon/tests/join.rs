@@ -249,3 +249,33 @@ fn member_add_and_update_answer_as_etcd_and_bad_input_changes_nothing() {
     assert!(out.status.success(), "member remove: {}", stderr(&out));
     assert_eq!(member_list(&cluster), before);
 }
+
+#[test]
+fn promoting_a_learner_that_has_not_caught_up_is_refused_and_changes_nothing() {
+    let cluster = Cluster::start(3, "join-promote-early");
+    cluster.wait_ready();
+    let peer = "http://127.0.0.1:1";
+    let args = [
+        "member",
+        "add",
+        "m4",
+        &format!("--peer-urls={peer}"),
+        "--learner",
+    ];
+    let out = cluster.etcdctl(&args);
+    assert!(out.status.success(), "member add: {}", stderr(&out));
+    let id = u64::from_str_radix(stdout(&out).split_whitespace().nth(1).unwrap(), 16).unwrap();
+    let before = member_list(&cluster);
+    assert!(
+        before.contains(&format!("{id:x}, unstarted, , {peer}, , true")),
+        "{before:?}"
+    );
+    // Never started: it has neither caught up nor recovered.
+    let out = cluster.etcdctl(&["member", "promote", &format!("{id:x}")]);
+    assert_refused(
+        &out,
+        "FailedPrecondition",
+        "etcdserver: can only promote a learner member which is in sync with leader",
+    );
+    assert_eq!(member_list(&cluster), before);
+}
