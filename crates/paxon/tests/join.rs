@@ -7,7 +7,7 @@ mod cluster;
 
 use std::time::{Duration, Instant};
 
-use cluster::{etcdctl, stderr, stdout, Cluster};
+use cluster::{cluster_id, stderr, stdout, Cluster};
 
 /// `etcdctl member list` lines, sorted.
 fn member_list(cluster: &Cluster) -> Vec<String> {
@@ -16,16 +16,6 @@ fn member_list(cluster: &Cluster) -> Vec<String> {
     let mut lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
     lines.sort();
     lines
-}
-
-fn cluster_id(endpoint: &str) -> u64 {
-    let out = etcdctl(endpoint, &["endpoint", "status", "-w", "fields"], None);
-    let text = stdout(&out);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("\"ClusterID\""))
-        .expect("ClusterID field");
-    line.split(" : ").nth(1).unwrap().trim().parse().unwrap()
 }
 
 /// Runs `args` until it succeeds (bounded), returning its stdout.

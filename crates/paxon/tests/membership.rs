@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster::{etcdctl, stderr, stdout, Cluster};
+use cluster::{cluster_id, etcdctl, stderr, stdout, Cluster};
 
 /// `etcdctl member list` as (id, name, is learner), in listed order.
 fn members(endpoints: &str) -> Vec<(u64, String, bool)> {
@@ -21,16 +21,6 @@ fn members(endpoints: &str) -> Vec<(u64, String, bool)> {
             (id, fields[2].to_string(), fields[5] == "true")
         })
         .collect()
-}
-
-fn cluster_id(endpoint: &str) -> u64 {
-    let out = etcdctl(endpoint, &["endpoint", "status", "-w", "fields"], None);
-    let text = stdout(&out);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("\"ClusterID\""))
-        .expect("ClusterID field");
-    line.split(" : ").nth(1).unwrap().trim().parse().unwrap()
 }
 
 /// Writes numbered keys through every endpoint until stopped; returns the

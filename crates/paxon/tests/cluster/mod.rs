@@ -390,6 +390,17 @@ pub fn etcdctl(endpoints: &str, args: &[&str], input: Option<&str>) -> Output {
     child.wait_with_output().expect("etcdctl output")
 }
 
+/// The cluster id `etcdctl endpoint status` reports at `endpoint`.
+pub fn cluster_id(endpoint: &str) -> u64 {
+    let out = etcdctl(endpoint, &["endpoint", "status", "-w", "fields"], None);
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("\"ClusterID\""))
+        .expect("ClusterID field");
+    line.split(" : ").nth(1).unwrap().trim().parse().unwrap()
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
