@@ -6,6 +6,7 @@
 //! [`serve`] wires them together from etcd's flags ([`config`]).
 #![deny(missing_docs)]
 
+pub mod authority;
 pub mod backup;
 pub mod catchup;
 pub mod config;

@@ -8,8 +8,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use paxon_core::{Config, Membership, NodeId, Replica, Slot};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
 use tonic::transport::server::TcpIncoming;
 
+use crate::authority::Lenient;
 use crate::config::{cluster_id, member_id, ClusterState, ServeConfig, Url};
 use crate::disk::Disk;
 use crate::grpc::{self, ClusterInfo, Handle, MemberInfo};
@@ -280,7 +282,9 @@ fn spawn_server(
 ) -> Result<ServerTask, String> {
     // Without TCP_NODELAY a small answer waits for the client's delayed
     // ACK (Nagle's algorithm): 40 ms per request on Linux.
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .map(|accepted| accepted.map(Lenient::new));
     let mut server = tonic::transport::Server::builder();
     if let Some(tls) = tls {
         server = server

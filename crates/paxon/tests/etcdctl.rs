@@ -187,6 +187,28 @@ fn member_list_and_endpoint_status_show_the_three_members_and_one_leader() {
         "one leader:\n{status}"
     );
     assert!(status.lines().all(|l| l.contains(", 3.5.0, ")), "{status}");
+    // `--cluster` asks each member found in `member list` at its client
+    // URL, with that URL (`http://…`) as the HTTP/2 `:authority`
+    // (`paxon-server/src/authority.rs`).
+    let first = cluster.endpoint(0);
+    let out = etcdctl(&first, &["endpoint", "status", "--cluster"], None);
+    assert!(out.status.success(), "status --cluster: {}", stderr(&out));
+    let status = stdout(&out);
+    for m in &cluster.members {
+        let line = format!("http://127.0.0.1:{}, ", m.client_port);
+        assert!(status.contains(&line), "{line} in\n{status}");
+    }
+    assert_eq!(status.lines().count(), 3, "{status}");
+    let out = etcdctl(&first, &["endpoint", "health", "--cluster"], None);
+    assert!(out.status.success(), "health --cluster: {}", stderr(&out));
+    let health = stderr(&out) + &stdout(&out);
+    assert_eq!(
+        health
+            .matches(" is healthy: successfully committed proposal")
+            .count(),
+        3,
+        "{health}"
+    );
 }
 
 #[test]
